@@ -99,9 +99,13 @@ class Type:
         """
         Decode one value starting at C{off}.
 
+        @param buf: L{bytes} or L{bytearray} (a L{memoryview} is copied
+            once, since the generated code slices and decodes in place).
         @return: the value and the offset just past it.
         @raise XDRError: the bytes are not a valid encoding.
         """
+        if type(buf) is memoryview:
+            buf = buf.tobytes()
         try:
             return self.unpackRaw(buf, off)
         except struct.error:
@@ -250,7 +254,8 @@ class String(Type):
         if end + (-n & 3) > len(buf):
             raise XDRError(
                 f"string length {n} exceeds the {len(buf) - off} bytes left")
-        return str(buf[off:end], "utf-8", "surrogateescape"), end + (-n & 3)
+        return (buf[off:end].decode("utf-8", "surrogateescape"),
+                end + (-n & 3))
 
 
 class Opaque(Type):
@@ -316,6 +321,8 @@ class Array(Type):
         fmt = elem.fmt
         # Arrays of plain numbers decode with one struct call.
         self._numeric = fmt is not None and len(fmt) == 1
+        if isinstance(elem, Struct):
+            self.packInto, self.unpackRaw = _compileStructArray(self)  # type: ignore[method-assign]
 
     def packInto(self, value: Sequence, parts: list) -> None:
         n = len(value)
@@ -432,76 +439,142 @@ class Struct(Type):
     make = __call__
 
 
-def _compileStruct(s: Struct) -> tuple[Callable, Callable]:
+def _fieldCode(s: Struct, env: dict, tag: str, val: str, ind: str
+               ) -> tuple[list[str], list[str], str]:
     """
-    Generate the pack and unpack functions of a struct.
+    Generate the statements that pack the struct value named C{val} and
+    those that unpack one into locals, plus the expression that builds the
+    value. C{tag} keeps names unique when bodies are nested in loops.
     """
-    env: dict[str, Any] = {
-        "XDRError": XDRError, "_u32pack": _u32pack, "_u32unpack": _u32unpack,
-        "_PAD": _PAD, "_tupleNew": _tupleNew, "_cls": s.cls,
-        "_checkCount": _checkCount,
-    }
-    pk = ["def packInto(v, parts):", "    append = parts.append"]
-    up = ["def unpackRaw(buf, off):"]
-    i = 0
+    env["_cls" + tag] = s.cls
+    pk: list[str] = []
+    up: list[str] = []
     fields = s.fields
-    names = []
+    names: list[str] = []
+    i = 0
     k = 0
+
+    def fused(t: Type) -> bool:
+        return t.fmt is not None and not isinstance(t, Struct)
+
     while i < len(fields):
         fname, ftype = fields[i]
-        if ftype.fmt is not None and not isinstance(ftype, Struct):
+        if fused(ftype):
             j = i
             fmt = ""
-            while j < len(fields) and fields[j][1].fmt is not None \
-                    and not isinstance(fields[j][1], Struct):
-                fmt += fields[j][1].fmt
+            while j < len(fields) and fused(fields[j][1]):
+                fmt += fields[j][1].fmt  # type: ignore[operator]
                 j += 1
             st = struct.Struct(">" + fmt)
-            env[f"_s{k}"] = st
-            idx = ", ".join(f"v[{n}]" for n in range(i, j))
-            pk.append(f"    append(_s{k}.pack({idx}))")
-            vs = [f"f{n}" for n in range(i, j)]
-            up.append(f"    {', '.join(vs)}, = _s{k}.unpack_from(buf, off)")
-            up.append(f"    off += {st.size}")
+            key = f"_s{tag}_{k}"
+            env[key] = st
+            idx = ", ".join(f"{val}[{n}]" for n in range(i, j))
+            pk.append(f"{ind}append({key}.pack({idx}))")
+            vs = [f"f{tag}_{n}" for n in range(i, j)]
+            up.append(f"{ind}{', '.join(vs)}, = {key}.unpack_from(buf, off)")
+            up.append(f"{ind}off += {st.size}")
             names.extend(vs)
             k += 1
             i = j
             continue
+        local = f"f{tag}_{i}"
         if isinstance(ftype, String):
-            env[f"_max{i}"] = ftype.maxlen
+            mx = f"_max{tag}_{i}"
+            env[mx] = ftype.maxlen
             pk += [
-                f"    b = v[{i}].encode('utf-8', 'surrogateescape')",
-                "    n = len(b)",
-                f"    if n > _max{i}:",
-                f"        raise XDRError('{fname}: string length %d exceeds "
-                f"maximum %d' % (n, _max{i}))",
-                "    append(_u32pack(n)); append(b); append(_PAD[n & 3])",
+                f"{ind}b = {val}[{i}].encode('utf-8', 'surrogateescape')",
+                f"{ind}n = len(b)",
+                f"{ind}if n > {mx}:",
+                f"{ind}    raise XDRError('{fname}: string length %d exceeds "
+                f"maximum %d' % (n, {mx}))",
+                f"{ind}append(_u32pack(n)); append(b); append(_PAD[n & 3])",
             ]
             up += [
-                "    n = _u32unpack(buf, off)[0]",
-                f"    if n > _max{i}:",
-                f"        _checkCount('{fname}: string length', n, _max{i})",
-                "    off += 4",
-                "    e = off + n",
-                "    if e + (-n & 3) > len(buf):",
-                f"        raise XDRError('{fname}: string length %d exceeds "
+                f"{ind}n = _u32unpack(buf, off)[0]",
+                f"{ind}if n > {mx}:",
+                f"{ind}    _checkCount('{fname}: string length', n, {mx})",
+                f"{ind}off += 4",
+                f"{ind}e = off + n",
+                f"{ind}if e + (-n & 3) > len(buf):",
+                f"{ind}    raise XDRError('{fname}: string length %d exceeds "
                 "the %d bytes left' % (n, len(buf) - off))",
-                f"    f{i} = str(buf[off:e], 'utf-8', 'surrogateescape')",
-                "    off = e + (-n & 3)",
+                f"{ind}{local} = buf[off:e].decode('utf-8', 'surrogateescape')",
+                f"{ind}off = e + (-n & 3)",
             ]
         else:
-            env[f"_p{i}"] = ftype.packInto
-            env[f"_u{i}"] = ftype.unpackRaw
-            pk.append(f"    _p{i}(v[{i}], parts)")
-            up.append(f"    f{i}, off = _u{i}(buf, off)")
-        names.append(f"f{i}")
+            env[f"_p{tag}_{i}"] = ftype.packInto
+            env[f"_u{tag}_{i}"] = ftype.unpackRaw
+            pk.append(f"{ind}_p{tag}_{i}({val}[{i}], parts)")
+            up.append(f"{ind}{local}, off = _u{tag}_{i}(buf, off)")
+        names.append(local)
         i += 1
-    if len(pk) == 2:
-        pk.append("    pass")
-    up.append(f"    return _tupleNew(_cls, ({', '.join(names)}{',' if names else ''})), off")
-    src = "\n".join(pk) + "\n\n" + "\n".join(up) + "\n"
-    exec(compile(src, f"<xdr struct {s.name}>", "exec"), env)
+    expr = f"_tupleNew(_cls{tag}, ({', '.join(names)}{',' if names else ''}))"
+    return pk, up, expr
+
+
+def _baseEnv() -> dict[str, Any]:
+    return {
+        "XDRError": XDRError, "_u32pack": _u32pack, "_u32unpack": _u32unpack,
+        "_PAD": _PAD, "_tupleNew": _tupleNew, "_checkCount": _checkCount,
+    }
+
+
+def _run(src: str, env: dict, what: str) -> tuple[Callable, Callable]:
+    exec(compile(src, f"<xdr {what}>", "exec"), env)
     return env["packInto"], env["unpackRaw"]
+
+
+def _compileStruct(s: Struct) -> tuple[Callable, Callable]:
+    """
+    Generate the pack and unpack functions of a struct.
+    """
+    env = _baseEnv()
+    pk, up, expr = _fieldCode(s, env, "", "v", "    ")
+    src = "\n".join(
+        ["def packInto(v, parts):", "    append = parts.append", *pk,
+         "    return None", "", "def unpackRaw(buf, off):", *up,
+         f"    return {expr}, off", ""])
+    return _run(src, env, f"struct {s.name}")
+
+
+def _compileStructArray(a: Array) -> tuple[Callable, Callable]:
+    """
+    Generate the functions of an array of structs with the struct's body
+    inlined in the loop: one call per array, not one per element.
+    """
+    s = a.elem
+    assert isinstance(s, Struct)
+    env = _baseEnv()
+    env["_max"] = a.maxlen
+    env["_min"] = s.minSize
+    pk, up, expr = _fieldCode(s, env, "e", "v", "        ")
+    src = "\n".join([
+        "def packInto(value, parts):",
+        "    append = parts.append",
+        "    n = len(value)",
+        "    if n > _max:",
+        "        raise XDRError('array length %d exceeds maximum %d'"
+        " % (n, _max))",
+        "    append(_u32pack(n))",
+        "    for v in value:",
+        *pk,
+        "        pass",
+        "",
+        "def unpackRaw(buf, off):",
+        "    count = _u32unpack(buf, off)[0]",
+        "    if count > _max:",
+        "        _checkCount('array length', count, _max)",
+        "    off += 4",
+        "    if count * _min > len(buf) - off:",
+        f"        raise XDRError('array of %d {s.name} cannot fit in the %d "
+        "bytes left' % (count, len(buf) - off))",
+        "    out = [None] * count",
+        "    for k in range(count):",
+        *up,
+        f"        out[k] = {expr}",
+        "    return out, off",
+        ""])
+    return _run(src, env, f"array of {s.name}")
 
 
 class Union(Type):
