@@ -1,0 +1,3 @@
+"""
+Tests for virtd (run with trial: C{.venv/bin/trial tests}).
+"""
