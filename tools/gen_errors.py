@@ -35,12 +35,12 @@ def main(path: str) -> None:
     out += ["", "VIR_ERR_NONE = 0", "VIR_ERR_WARNING = 1", "VIR_ERR_ERROR = 2", ""]
     out.append("#: code -> (message without detail, template with detail)")
     out.append("MESSAGES: dict[int, tuple[str, str]] = {")
-    for code, name, short, tmpl in codes:
+    for _code, name, short, tmpl in codes:
         out.append(f"    {name}: ({short!r}, {tmpl!r}),")
     out.append("}")
     out.append("")
     out.append("ERROR_NAMES: dict[int, str] = {")
-    for code, name, _, _ in codes:
+    for code, name, _short, _tmpl in codes:
         out.append(f"    {code}: {name!r},")
     out.append("}")
     out.append("")

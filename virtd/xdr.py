@@ -77,6 +77,11 @@ class Type:
         """
         raise NotImplementedError
 
+    def _prepare(self) -> None:
+        """
+        Generate code now, so that callers can bind the final functions.
+        """
+
     def pack(self, value: Any) -> bytes:
         """
         Encode C{value}.
@@ -321,10 +326,18 @@ class Array(Type):
         fmt = elem.fmt
         # Arrays of plain numbers decode with one struct call.
         self._numeric = fmt is not None and len(fmt) == 1
-        if isinstance(elem, Struct):
+        self._structs = isinstance(elem, Struct)
+
+    def _prepare(self) -> None:
+        if self._structs and "packInto" not in self.__dict__:
             self.packInto, self.unpackRaw = _compileStructArray(self)  # type: ignore[method-assign]
+        else:
+            self.elem._prepare()
 
     def packInto(self, value: Sequence, parts: list) -> None:
+        if self._structs:
+            self._prepare()
+            return self.packInto(value, parts)
         n = len(value)
         if n > self.maxlen:
             raise XDRError(f"array length {n} exceeds maximum {self.maxlen}")
@@ -337,6 +350,9 @@ class Array(Type):
             packElem(v, parts)
 
     def unpackRaw(self, buf: Any, off: int) -> tuple[list, int]:
+        if self._structs:
+            self._prepare()
+            return self.unpackRaw(buf, off)
         n = _u32unpack(buf, off)[0]
         if n > self.maxlen:
             _checkCount("array length", n, self.maxlen)
@@ -426,9 +442,22 @@ class Struct(Type):
         self.fields = tuple(fields)
         self.cls = namedtuple(name, [f for f, _ in self.fields])  # type: ignore[misc]
         self.minSize = sum(t.minSize for _, t in self.fields)
-        self.packInto, self.unpackRaw = _compileStruct(self)  # type: ignore[method-assign]
         if all(t.fmt for _, t in self.fields) and self.fields:
             self.fmt = "".join(t.fmt for _, t in self.fields)  # type: ignore[misc]
+
+    # Code is generated on first use: a program module declares hundreds
+    # of structs and a process uses a few dozen.
+    def _prepare(self) -> None:
+        if "packInto" not in self.__dict__:
+            self.packInto, self.unpackRaw = _compileStruct(self)  # type: ignore[method-assign]
+
+    def packInto(self, value: Any, parts: list) -> None:
+        self._prepare()
+        self.packInto(value, parts)
+
+    def unpackRaw(self, buf: Any, off: int) -> tuple[Any, int]:
+        self._prepare()
+        return self.unpackRaw(buf, off)
 
     def __call__(self, *args: Any, **kw: Any) -> Any:
         """
@@ -463,7 +492,14 @@ def _fieldCode(s: Struct, env: dict, tag: str, val: str, ind: str
             j = i
             fmt = ""
             while j < len(fields) and fused(fields[j][1]):
-                fmt += fields[j][1].fmt  # type: ignore[operator]
+                ft = fields[j][1]
+                fmt += ft.fmt  # type: ignore[operator]
+                if isinstance(ft, FixedOpaque):
+                    # struct's "Ns" pads or truncates silently: check it.
+                    pk.append(f"{ind}if len({val}[{j}]) != {ft.n}:")
+                    pk.append(f"{ind}    raise XDRError('{fields[j][0]}: "
+                              f"{ft.name} needs exactly {ft.n} bytes, got %d'"
+                              f" % len({val}[{j}]))")
                 j += 1
             st = struct.Struct(">" + fmt)
             key = f"_s{tag}_{k}"
@@ -502,6 +538,7 @@ def _fieldCode(s: Struct, env: dict, tag: str, val: str, ind: str
                 f"{ind}off = e + (-n & 3)",
             ]
         else:
+            ftype._prepare()
             env[f"_p{tag}_{i}"] = ftype.packInto
             env[f"_u{tag}_{i}"] = ftype.unpackRaw
             pk.append(f"{ind}_p{tag}_{i}({val}[{i}], parts)")
@@ -530,8 +567,13 @@ def _compileStruct(s: Struct) -> tuple[Callable, Callable]:
     """
     env = _baseEnv()
     pk, up, expr = _fieldCode(s, env, "", "v", "    ")
+    env["_nfields"] = len(s.fields)
     src = "\n".join(
-        ["def packInto(v, parts):", "    append = parts.append", *pk,
+        ["def packInto(v, parts):",
+         "    if len(v) != _nfields:",
+         f"        raise XDRError('{s.name} has %d fields, got %d values'"
+         " % (_nfields, len(v)))",
+         "    append = parts.append", *pk,
          "    return None", "", "def unpackRaw(buf, off):", *up,
          f"    return {expr}, off", ""])
     return _run(src, env, f"struct {s.name}")

@@ -57,6 +57,7 @@ _HEADER = struct.Struct(">IIiiIi")
 HEADER_SIZE = _HEADER.size
 _FRAME_HEAD = struct.Struct(">IIIiiIi")
 _headerUnpack = _HEADER.unpack_from
+_tupleNew = tuple.__new__
 _frameHeadPack = _FRAME_HEAD.pack
 
 
@@ -69,7 +70,7 @@ def decodeHeader(message: bytes | bytearray | memoryview,
     @raise xdr.XDRError: fewer than 24 bytes.
     """
     try:
-        return Header._make(_headerUnpack(message, offset))
+        return _tupleNew(Header, _headerUnpack(message, offset))
     except struct.error:
         raise xdr.XDRError("truncated message header") from None
 
