@@ -1,0 +1,326 @@
+"""
+From an incoming CALL to its REPLY: program and procedure lookup, the
+checks libvirtd makes before running a call (wire facts 1.9, 7.4), and the
+bounded worker pools the libvirt-python handlers run in (DESIGN decision 5).
+
+The hot path, per call: one dict lookup, one decode, one queue put; the
+handler and the encoding of its result run in a worker thread; one
+C{callFromThread} brings the encoded reply back to be written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from virtd import xdr
+from virtd.errors import ERROR_NAMES, LibvirtError
+from virtd.protocol import remote
+from virtd.protocol.message import VIR_NET_OK, Header
+from virtd.server import connectprocs
+from virtd.server.backend import IBackend, convertError
+from virtd.server.config import ServerConfig
+from virtd.server.pool import WorkerPool
+from virtd.server.readonly import readonlyDenial
+from virtd.server.rpcerrors import (
+    AUTH_REQUIRED,
+    NOT_OPEN,
+    UNDECODABLE,
+    internalError,
+    rpcError,
+)
+from virtd.server.session import ClientSession
+
+__all__ = ["AUTH_PROCEDURES", "Dispatcher"]
+
+log = Logger(namespace="virtd.server")
+
+_HANDLER = 0
+_DAEMON = 1
+_MISSING = 2
+
+#: Procedures allowed before authentication (wire facts 1.9).
+AUTH_PROCEDURES = frozenset({"AUTH_LIST", "AUTH_SASL_INIT", "AUTH_SASL_START",
+                             "AUTH_SASL_STEP", "AUTH_POLKIT"})
+
+
+def _runHandler(fn: Callable, session: ClientSession, args: Any,
+                ret: xdr.Type, libvirtError: type | None) -> bytes | LibvirtError:
+    """
+    Worker thread: run a handler and encode its result.
+
+    @return: the encoded C{*_ret}, or the L{LibvirtError} to answer with.
+    @raise Exception: anything else (a bug); the dispatcher logs it.
+    """
+    try:
+        return ret.pack(fn(session, args))
+    except LibvirtError as e:
+        return e
+    except Exception as e:
+        if libvirtError is not None and isinstance(e, libvirtError):
+            return convertError(e)
+        raise
+
+
+def _closeConn(backend: IBackend, conn: Any, events: dict) -> None:
+    """
+    Worker thread: drop a gone client's event callbacks, then close its
+    hypervisor connection.
+    """
+    if events:
+        from virtd.server.events import deregisterAll
+
+        deregisterAll(conn, events)
+    backend.close(conn)
+
+
+class Dispatcher:
+    """
+    Carries out the calls of every client of one daemon.
+
+    @ivar sessions: the connected clients.
+    @ivar normal: the L{WorkerPool} for ordinary calls.
+    @ivar priority: the L{WorkerPool} for C{@priority high} calls when
+        every normal worker is busy.
+    @ivar onClientCountChanged: called with the number of clients whenever
+        it changes (the service pauses accepting at C{maxClients}).
+    """
+
+    def __init__(self, reactor: Any, config: ServerConfig,
+                 backend: IBackend,
+                 handlers: Mapping[str, Callable] | None = None,
+                 procedures: Mapping[int, Any] | None = None) -> None:
+        """
+        @param handlers: procedure name -> C{handler(ctx, args)}; default
+            L{virtd.server.handlers.HANDLERS}.
+        @param procedures: number -> Procedure; default the REMOTE program.
+        """
+        if handlers is None:
+            from virtd.server.handlers import HANDLERS as handlers
+        if procedures is None:
+            procedures = remote.PROCEDURES
+        self.reactor = reactor
+        self.config = config
+        self.backend = backend
+        self.limit = config.maxClientRequests
+        self.normal = WorkerPool(reactor, "worker", config.workers)
+        self.priority = WorkerPool(reactor, "prio", config.prioWorkers)
+        self.sessions: set[ClientSession] = set()
+        self.onClientCountChanged: Callable[[int], None] | None = None
+        try:
+            import libvirt
+        except ImportError:
+            self._libvirtError = None
+        else:
+            self._libvirtError = libvirt.libvirtError
+        daemonProcs = connectprocs.table()
+        self._table: dict[int, tuple] = {}
+        for number, proc in procedures.items():
+            if proc.event:
+                continue
+            fn = daemonProcs.get(proc.name)
+            if fn is not None:
+                self._table[number] = (proc, _DAEMON, fn)
+                continue
+            fn = handlers.get(proc.name)
+            self._table[number] = (proc, _HANDLER if fn else _MISSING, fn)
+        self.program = remote.PROGRAM
+        self.version = remote.VERSION
+
+    # -- sessions ------------------------------------------------------------
+
+    def sessionStarted(self, session: ClientSession) -> None:
+        self.sessions.add(session)
+        if self.onClientCountChanged is not None:
+            self.onClientCountChanged(len(self.sessions))
+
+    def sessionEnded(self, session: ClientSession) -> None:
+        self.sessions.discard(session)
+        if session.inFlight == 0:
+            self.release(session)
+        if self.onClientCountChanged is not None:
+            self.onClientCountChanged(len(self.sessions))
+
+    def release(self, session: ClientSession) -> None:
+        """
+        Close a gone client's hypervisor connection, in a worker thread.
+        """
+        conn, session.conn = session.conn, None
+        if conn is not None:
+            self.normal.submit(_closeConn, (self.backend, conn, session.events),
+                               self._released, session)
+
+    def _released(self, session: ClientSession, ok: bool, result: Any) -> None:
+        if not ok:
+            log.failure("closing the hypervisor connection of {identity} "
+                        "failed", failure=_failure(result),
+                        identity=session.identity)
+
+    # -- calls ---------------------------------------------------------------
+
+    def dispatch(self, session: ClientSession, header: Header,
+                 payload: bytes) -> None:
+        """
+        Handle one incoming CALL (reactor thread).
+        """
+        if header.prog != self.program or header.vers != self.version:
+            return self.refuse(session, header, rpcError(
+                f"Cannot find program {header.prog} version {header.vers}"))
+        if header.status != VIR_NET_OK:
+            return self.refuse(session, header, rpcError(
+                f"Unexpected message status {header.status}"))
+        entry = self._table.get(header.proc)
+        if entry is None:
+            return self.refuse(session, header, rpcError(
+                f"unknown procedure: {header.proc}"))
+        proc, kind, fn = entry
+        if kind == _MISSING:
+            return self._missing(session, header, proc, payload)
+        if not session.authenticated and proc.name not in AUTH_PROCEDURES:
+            return self.refuse(session, header, AUTH_REQUIRED, proc.name)
+        try:
+            args = proc.args.decode(payload)
+        except xdr.XDRError as e:
+            log.info("cannot decode the arguments of {proc} from {identity}: "
+                     "{reason}", proc=proc.name, identity=session.identity,
+                     reason=e.reason)
+            return session.peer.sendError(header, UNDECODABLE)
+        if kind == _DAEMON:
+            return fn(self, session, header, args)
+        if session.conn is None:
+            return self.refuse(session, header, NOT_OPEN, proc.name)
+        if session.readonly and proc.readonly != "yes":
+            err = readonlyDenial(proc, args)
+            if err is not None:
+                return self.refuse(session, header, err, proc.name)
+        pool = self.normal
+        if proc.priority and pool.busy >= pool.size:
+            pool = self.priority
+        session.callStarted(self.limit)
+        pool.submit(_runHandler, (fn, session, args, proc.ret,
+                                  self._libvirtError),
+                    self._handlerDone, (session, header, proc))
+
+    def _missing(self, session: ClientSession, header: Header, proc: Any,
+                 payload: bytes) -> None:
+        """
+        A libvirt procedure we have no handler for: "unknown procedure", so
+        the client falls back as with an older libvirtd -- except that a
+        read-only client gets libvirt's read-only refusal for a call it
+        could never make anyway, as from libvirtd.
+        """
+        if session.readonly and session.conn is not None:
+            try:
+                args = proc.args.decode(payload)
+            except xdr.XDRError:
+                args = None
+            err = readonlyDenial(proc, args) if args is not None else None
+            if err is not None:
+                return self.refuse(session, header, err, proc.name)
+        self.refuse(session, header, rpcError(
+            f"unknown procedure: {header.proc}"), proc.name)
+
+    def _handlerDone(self, tag: tuple, ok: bool, result: Any) -> None:
+        session, header, proc = tag
+        if not session.lost:
+            if ok and result.__class__ is bytes:
+                session.peer.sendReply(header, result)
+            elif ok:
+                self.logError(session, proc.name, result)
+                session.peer.sendError(header, result)
+            else:
+                log.failure("handler of {proc} failed for {identity}",
+                            failure=_failure(result), proc=proc.name,
+                            identity=session.identity)
+                session.peer.sendError(header, internalError(
+                    f"virtd could not carry out {proc.name}: "
+                    f"{type(result).__name__}: {result}; the daemon log "
+                    f"has the details"))
+        session.callFinished(self.limit)
+        if session.lost and session.inFlight == 0:
+            self.release(session)
+
+    def runJob(self, session: ClientSession, header: Header, fn: Callable,
+               args: tuple, done: Callable[[ClientSession, Header, bool, Any],
+                                           None],
+               priority: bool = True) -> None:
+        """
+        Run a daemon-level job (e.g. opening the hypervisor connection) in a
+        worker thread, counted against the client's in-flight limit; then
+        C{done(session, header, ok, result)} on the reactor thread.
+        """
+        pool = self.normal
+        if priority and pool.busy >= pool.size:
+            pool = self.priority
+        session.callStarted(self.limit)
+        pool.submit(fn, args, self._jobDone, (session, header, done))
+
+    def _jobDone(self, tag: tuple, ok: bool, result: Any) -> None:
+        session, header, done = tag
+        try:
+            done(session, header, ok, result)
+        finally:
+            session.callFinished(self.limit)
+            if session.lost and session.inFlight == 0:
+                self.release(session)
+
+    def refuse(self, session: ClientSession, header: Header,
+               err: LibvirtError, name: str | None = None) -> None:
+        """
+        Answer a call with an error, and log it.
+
+        @param name: the procedure's name, when it has one.
+        """
+        self.logError(session, name or f"procedure {header.proc}", err)
+        session.peer.sendError(header, err)
+
+    def logError(self, session: ClientSession, what: str,
+                 err: LibvirtError) -> None:
+        code, domain = err.err[0], err.err[1]
+        log.info("{what} from {identity} failed: {message} (code {code} "
+                 "{codeName}, domain {domain})", what=what,
+                 identity=session.identity, message=err.err[2], code=code,
+                 codeName=ERROR_NAMES.get(code, "?"), domain=domain)
+
+    # -- shutting down -------------------------------------------------------
+
+    def stop(self, grace: float) -> Deferred:
+        """
+        Drop every client, give in-flight calls up to C{grace} seconds to
+        finish, then stop the pools (their threads are daemon threads: a
+        hung libvirt call does not keep the process alive).
+
+        @return: a Deferred that fires when done.
+        """
+        for session in list(self.sessions):
+            transport = session.peer.transport
+            if transport is not None:
+                transport.loseConnection()
+        d: Deferred = Deferred()
+        deadline = self.reactor.seconds() + grace
+
+        def check() -> None:
+            # Wait for the clients to be gone (their hypervisor connections
+            # are then being closed in the pools) and the pools to be idle.
+            busy = self.normal.busy + self.priority.busy
+            if (busy or self.sessions) and self.reactor.seconds() < deadline:
+                self.reactor.callLater(0.02, check)
+                return
+            if busy:
+                log.warn("stopping with {busy} libvirt calls still running "
+                         "after {grace} s", busy=busy, grace=grace)
+            self.normal.stop()
+            self.priority.stop()
+            d.callback(None)
+
+        check()
+        return d
+
+
+def _failure(exc: BaseException) -> Any:
+    from twisted.python.failure import Failure
+
+    return Failure(exc, type(exc), exc.__traceback__)

@@ -1,0 +1,212 @@
+"""
+One client of the daemon: its connection (an L{RPCPeer}), its state in the
+RPC handshake and its hypervisor connection.
+
+The session is also the C{ctx} handlers receive: C{ctx.conn} is the
+libvirt connection, C{ctx.session} the session itself.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from virtd.rpc.peer import RPCPeer
+
+if TYPE_CHECKING:
+    from virtd.server.dispatch import Dispatcher
+
+__all__ = ["ClientSession", "ListenerInfo", "ServerPeer", "peerIdentity"]
+
+log = Logger(namespace="virtd.server")
+
+_UCRED = struct.Struct("3i")
+
+
+class ListenerInfo:
+    """
+    What a client's listener implies for it.
+
+    @ivar kind: C{'unix'}, C{'tcp'}, C{'tls'} or C{'endpoint'}.
+    @ivar readonly: clients on it are read-only whatever they ask.
+    @ivar description: for logs, e.g. C{'unix:/run/virtd/virtd-sock'}.
+    """
+
+    __slots__ = ("kind", "readonly", "description")
+
+    def __init__(self, kind: str, readonly: bool, description: str) -> None:
+        self.kind = kind
+        self.readonly = readonly
+        self.description = description
+
+    def __repr__(self) -> str:
+        ro = " read-only" if self.readonly else ""
+        return f"<listener {self.description}{ro}>"
+
+
+def peerIdentity(transport: Any) -> str:
+    """
+    Describe who is on the other end of C{transport}, for logs: uid/pid/gid
+    from C{SO_PEERCRED} on unix sockets, the certificate's DN on TLS, the
+    address otherwise.
+    """
+    parts = []
+    try:
+        peer = transport.getPeer()
+    except Exception:
+        peer = None
+    handle = None
+    try:
+        handle = transport.getHandle()
+    except Exception:
+        pass
+    cert = None
+    getCert = getattr(transport, "getPeerCertificate", None)
+    if getCert is not None:
+        try:
+            cert = getCert()
+        except Exception:
+            cert = None
+    if isinstance(handle, socket.socket) and handle.family == socket.AF_UNIX:
+        try:
+            pid, uid, gid = _UCRED.unpack(handle.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+            parts.append(f"unix pid={pid} uid={uid} gid={gid}")
+        except OSError:
+            parts.append("unix")
+    elif peer is not None and hasattr(peer, "host"):
+        parts.append(f"{peer.host}:{peer.port}")
+    elif peer is not None:
+        parts.append(str(peer))
+    if cert is not None:
+        parts.append(f"dn={_dn(cert)}")
+    return " ".join(parts) or "unknown peer"
+
+
+def _dn(cert: Any) -> str:
+    try:
+        from virtd.pki import formatDN
+
+        return formatDN(cert.to_cryptography().subject)
+    except Exception:
+        try:
+            return ",".join(f"{k.decode()}={v.decode()}"
+                            for k, v in cert.get_subject().get_components())
+        except Exception:
+            return "?"
+
+
+class ClientSession:
+    """
+    Per-client state.
+
+    @ivar peer: the client's L{RPCPeer}.
+    @ivar listener: the L{ListenerInfo} it arrived through.
+    @ivar authenticated: whether it may make calls other than AUTH_* (auth
+        type "none" on every listener: true from the start).
+    @ivar conn: the hypervisor connection once CONNECT_OPEN succeeded.
+    @ivar opening: CONNECT_OPEN is in progress.
+    @ivar readonly: the client is read-only (listener, or open flags).
+    @ivar uri: the URI of C{conn}.
+    @ivar closeCallback: the client registered a close callback.
+    @ivar keepalive: the client asked for keepalive (feature 10).
+    @ivar inFlight: calls being carried out in worker threads.
+    @ivar identity: who the client is, for logs.
+    @ivar lost: the connection is gone.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, peer: RPCPeer,
+                 listener: ListenerInfo) -> None:
+        self.dispatcher = dispatcher
+        self.peer = peer
+        self.listener = listener
+        self.authenticated = True
+        self.conn: Any = None
+        self.opening = False
+        self.readonly = listener.readonly
+        self.uri: str | None = None
+        self.closeCallback = False
+        self.keepalive = False
+        self.inFlight = 0
+        self.paused = False
+        self.calls = 0
+        self.identity = "?"
+        self.lost = False
+        self.started = time.monotonic()
+        #: event registrations, for the event relay: callback id -> data
+        self.events: dict[int, Any] = {}
+
+    @property
+    def session(self) -> ClientSession:
+        """
+        Handlers reach the session as C{ctx.session}.
+        """
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ClientSession {self.identity} via {self.listener}>"
+
+    # -- connection events (called by ServerPeer) ------------------------------
+
+    def connectionMade(self) -> None:
+        self.identity = peerIdentity(self.peer.transport)
+        self.dispatcher.sessionStarted(self)
+        log.info("client connected: {identity} via {listener}",
+                 identity=self.identity, listener=self.listener.description)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lost = True
+        why = reason.getErrorMessage() if reason is not None else "closed"
+        log.info("client disconnected: {identity} via {listener} after "
+                 "{seconds:.1f} s and {calls} calls ({why})",
+                 identity=self.identity, listener=self.listener.description,
+                 seconds=time.monotonic() - self.started, calls=self.calls,
+                 why=why)
+        self.dispatcher.sessionEnded(self)
+
+    # -- flow control ------------------------------------------------------
+
+    def callStarted(self, limit: int) -> None:
+        """
+        A call went to a worker: stop reading once C{limit} are in flight.
+        """
+        self.inFlight += 1
+        self.calls += 1
+        if self.inFlight >= limit and not self.paused:
+            self.paused = True
+            self.peer.pauseReading()
+
+    def callFinished(self, limit: int) -> None:
+        """
+        A call came back from its worker: read again below C{limit}.
+        """
+        self.inFlight -= 1
+        if self.paused and self.inFlight < limit and not self.lost:
+            self.paused = False
+            self.peer.resumeReading()
+
+
+class ServerPeer(RPCPeer):
+    """
+    The daemon's end of one client connection: an L{RPCPeer} that tells
+    its L{ClientSession} when the connection starts and ends.
+    """
+
+    session: ClientSession | None = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        if self.session is not None:
+            self.session.connectionMade()
+
+    def connectionLost(self, reason: Failure) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            if self.session is not None:
+                self.session.connectionLost(reason)

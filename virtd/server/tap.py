@@ -1,0 +1,34 @@
+"""
+C{twistd virtd}: the options and the service maker the plugin points at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService
+
+from virtd.server.options import Options
+from virtd.server.service import StartupError, VirtdService
+
+__all__ = ["Options", "makeService"]
+
+
+def makeService(options: Any) -> IService:
+    """
+    Build the daemon from parsed options.
+
+    @param options: an L{Options} (or any mapping-like object whose
+        C{config} attribute or C{toConfig()} gives a L{ServerConfig}).
+    @return: the L{VirtdService}.
+    @raise SystemExit: with a message saying what to fix, when the
+        configuration cannot work (a live socket in the way, unreadable TLS
+        files).
+    """
+    config = getattr(options, "config", None)
+    if config is None:
+        config = options.toConfig()
+    try:
+        return VirtdService(config)
+    except StartupError as e:
+        raise SystemExit(f"virtd: {e}") from None
