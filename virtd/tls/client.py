@@ -300,7 +300,10 @@ class TLSClientEndpoint:
                 text = _VERIFY_TEXT.get(errno, f"failed verification (OpenSSL error {errno})")
                 return _error(f"server certificate {subject!r} {text}")
             text = _sslText(reason.value)
-            if "alert" in text and ("certificate" in text or "unknown ca" in text):
+            # Under TLS 1.2 a server that wants a certificate we lack ends
+            # the handshake with a bare "handshake failure" alert.
+            if "alert" in text and ("certificate" in text or "unknown ca" in text
+                                    or (ours is None and "handshake failure" in text)):
                 return _error(f"{refused}: the server answered with '{text}'")
             return _error(f"TLS handshake with {self.where} failed: {text}")
         if proto.handshakeDone:

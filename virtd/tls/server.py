@@ -78,6 +78,12 @@ def serverContextFactory(pkiDir: str | None = None, *, caFile: str | None = None
     creds = locateServerCredentials(pkiDir, caFile=caFile, certFile=certFile,
                                     keyFile=keyFile, crlFile=crlFile)
     ctx = _baseContext(SSL.TLS_SERVER_METHOD)
+    # libvirt's client (GnuTLS) reads the confirmation byte once, right after
+    # its handshake; a TLS 1.3 NewSessionTicket from OpenSSL arriving first
+    # makes that read fail with EAGAIN ("Unable to read TLS confirmation").
+    # pyOpenSSL cannot turn the tickets off (SSL_CTX_set_num_tickets), so a
+    # libvirt-compatible server stays at TLS 1.2.
+    ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
     _loadPair(ctx, creds.cert, creds.key, "server")
     try:
         ctx.load_verify_locations(creds.ca)
@@ -123,7 +129,10 @@ class _ConfirmingServerProtocol(Protocol):
         if allowed is not None and (dn is None or not dnMatches(dn, allowed)):
             _log.warn("TLS client {peer} with DN {dn!r} is not in the allowed DN list; "
                       "closing", peer=self.transport.getPeer(), dn=dn)
-            self.transport.abortConnection()
+            # A clean close lets our last handshake record out (under TLS 1.2
+            # the client is still waiting for it); the handshake deadline
+            # still aborts a client that will not take it.
+            self.transport.loseConnection()
             return
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
