@@ -25,7 +25,7 @@ APT_RUN := python3-venv python3-dev gcc pkg-config libvirt-dev
 APT_TEST := $(APT_RUN) libvirt-daemon libvirt-clients netcat-openbsd socat \
 	openssh-server openssh-client
 
-LINT_PATHS = $(wildcard virtd tests twisted benchmarks)
+LINT_PATHS = $(wildcard virtd tests twisted benchmarks examples docs/_ext docs/examples)
 
 .PHONY: help run test bench lint docs trial apt install-run install-test \
 	clean distclean

@@ -18,7 +18,8 @@ How a page runs (the placeholder mechanism):
 
   - each page runs, block after block, in a fresh short directory under
     C{/tmp}, as a reader following it in a checkout would: C{.venv} there is
-    a link to the checkout's virtualenv, the files of C{docs/examples/} are
+    a link to the checkout's virtualenv (and C{tac} to its C{tac/}
+    directory), the files of C{docs/examples/} are
     copied in, C{HOME} is a private directory, and C{$PWD} is that
     directory;
   - the well-known port numbers the pages use are placeholders, replaced
@@ -176,6 +177,7 @@ class PageRunner:
         self.background: list[subprocess.Popen] = []
         testCase.addCleanup(self.stopBackground)
         os.symlink(os.path.join(ROOT, ".venv"), os.path.join(self.directory, ".venv"))
+        os.symlink(os.path.join(ROOT, "tac"), os.path.join(self.directory, "tac"))
         home = os.path.join(self.directory, "home")
         os.makedirs(home)
         self.env = dict(os.environ, HOME=home, PWD=self.directory, LC_ALL="C",
@@ -388,6 +390,33 @@ class ConsolePagesTests(unittest.SynchronousTestCase):
         docs/names.rst's commands.
         """
         self.runPage("names.rst", minimum=2)
+
+    def test_gettingStarted(self) -> None:
+        """
+        docs/getting-started.rst: the command C{make run} runs, then the
+        virsh and Python commands it prints, the PKI helper and a single
+        test.
+        """
+        self.runPage("getting-started.rst", minimum=12)
+
+    def test_daemon(self) -> None:
+        """
+        docs/daemon.rst: twistd virtd, the read-only socket, the tac file
+        and systemd socket activation (with systemd-socket-activate).
+        """
+        self.runPage("daemon.rst", minimum=10)
+
+    def test_security(self) -> None:
+        """
+        docs/security.rst: --allow-uri and read-only refusals.
+        """
+        self.runPage("security.rst", minimum=4)
+
+    def test_testing(self) -> None:
+        """
+        docs/testing.rst: the example unit tests of virtd.testing pass.
+        """
+        self.runPage("testing.rst", minimum=1)
 
 
 class SshPageTests(unittest.SynchronousTestCase):

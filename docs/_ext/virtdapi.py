@@ -9,6 +9,9 @@ Sphinx helpers for virtd's own documentation.
     cannot drift from the code.
   - C{.. virtd-transports::} renders the transports and their default
     ports from C{virtd.uri.TRANSPORTS} and C{DEFAULT_PORTS}.
+  - C{.. virtd-daemon-options::} renders the C{twistd virtd} options
+    from L{virtd.server.options.Options} itself (names, defaults, help
+    text), so the table always matches C{twistd -n virtd --help}.
   - The client's one-line remote methods (C{getHostname =
     rpc("CONNECT_GET_HOSTNAME")}) are descriptors, not functions: autodoc
     lists them as attributes, so their docstring is replaced with one that
@@ -161,6 +164,60 @@ class TransportsDirective(_TableDirective):
         return rows
 
 
+def daemonOptionRows(options: Any) -> list[list[str]]:
+    """
+    One row per C{twistd virtd} option: C{--name VALUE}, default, help.
+
+    @param options: a L{twisted.python.usage.Options} subclass.
+    """
+    rows = []
+    seen = set()
+
+    def clean(text: str | None) -> str:
+        # Plain help text: keep reST from reading *, _, ` or | as markup.
+        text = " ".join((text or "").split()).replace("\\", "\\\\")
+        for c in "*_`|":
+            text = text.replace(c, "\\" + c)
+        return text
+
+    for flag in getattr(options, "optFlags", []):
+        name, doc = flag[0], clean(flag[2] if len(flag) > 2 else "")
+        seen.add(name)
+        rows.append([f"``--{name}``", "off", doc])
+    for param in getattr(options, "optParameters", []):
+        name, default = param[0], param[2]
+        doc = clean(param[3] if len(param) > 3 else "")
+        seen.add(name)
+        if default is None:
+            shown = "--"
+        elif default == "":
+            shown = "(empty)"
+        else:
+            shown = f"``{default}``"
+        rows.append([f"``--{name} VALUE``", shown, doc])
+    for attr in sorted(dir(options)):
+        if not attr.startswith("opt_"):
+            continue
+        name = attr[4:].replace("_", "-")
+        if name in seen or name in ("help", "version"):
+            continue
+        method = getattr(options, attr)
+        takesValue = method.__code__.co_argcount > 1
+        rows.append([f"``--{name}{' VALUE' if takesValue else ''}``",
+                     "--", clean(method.__doc__)])
+    return rows
+
+
+class DaemonOptionsDirective(_TableDirective):
+    header = ["Option", "Default", "Meaning"]
+    widths = "25 12 63"
+
+    def rows(self) -> list[list[str]]:
+        from virtd.server.options import Options
+
+        return daemonOptionRows(Options)
+
+
 def _isRPC(obj: Any) -> bool:
     from virtd.client.calls import rpc
 
@@ -204,6 +261,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.autodoc")
     app.add_directive("virtd-uri-params", URIParamsDirective)
     app.add_directive("virtd-transports", TransportsDirective)
+    app.add_directive("virtd-daemon-options", DaemonOptionsDirective)
     # Before the epytext conversion (default priority 500).
     app.connect("autodoc-process-docstring", rpcDocstring, priority=400)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
