@@ -23,6 +23,7 @@ from virtd.client.calls import (
     rpc,
 )
 from virtd.client.domain import Domain
+from virtd.client.events import EventMethods
 from virtd.client.handle import deferred
 from virtd.client.interface import InterfaceMethods
 from virtd.client.network import NetworkMethods
@@ -82,7 +83,7 @@ def closeReasonOf(peer: Any, transport: str) -> int:
 
 
 class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
-                 NodeDeviceMethods):
+                 NodeDeviceMethods, EventMethods):
     """
     An open connection to a libvirt daemon; made by L{virtd.connect}.
 
@@ -194,6 +195,8 @@ class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
             # As libvirt: the daemon's own backend connection went away;
             # tell the application, the socket itself stays open.
             self._fireCloseCallback(reason)
+            return
+        if self._eventDispatch(header, payload):
             return
         _log.debug("ignoring event procedure {proc} of program {prog:#x}",
                    proc=header.proc, prog=header.prog)
