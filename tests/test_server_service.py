@@ -163,6 +163,14 @@ class UnixTests(_Both, unittest.TestCase):
         dispatcher = self.ours.service.dispatcher
         self.assertEqual(len(dispatcher.sessions), 0)
         yield inThread(pythonInfo, self.ours.uri("unix"))
+        # The daemon sees the client's EOF a reactor turn or so after the
+        # client thread returns: wait for it, briefly.
+        from twisted.internet import reactor, task
+
+        for _ in range(100):
+            if not dispatcher.sessions:
+                break
+            yield task.deferLater(reactor, 0.01, lambda: None)
         self.assertEqual(len(dispatcher.sessions), 0)
 
 
@@ -311,6 +319,26 @@ class StartupTests(unittest.TestCase):
         with self.assertRaises(StartupError) as cm:
             VirtdService(ServerConfig(tlsPort=0, pkiPath=self.directory))
         self.assertIn("--pki-path", str(cm.exception))
+
+    def test_pkiCheckedAtStartup(self):
+        """
+        The daemon runs the PKI helper's check: a server key that does not
+        belong to its certificate stops it with the problem named.
+        """
+        from virtd.pki import initPKI
+
+        layout = initPKI(os.path.join(self.directory, "pki"))
+        server = layout.serverDir
+        # The client's key is a valid key, just not the server's.
+        with open(os.path.join(layout.clientDir, "clientkey.pem"), "rb") as f:
+            other = f.read()
+        with open(os.path.join(server, "serverkey.pem"), "wb") as f:
+            f.write(other)
+        with self.assertRaises(StartupError) as cm:
+            VirtdService(ServerConfig(tlsPort=0, pkiPath=server))
+        message = str(cm.exception)
+        self.assertIn("serverkey.pem", message)
+        self.assertIn("python -m virtd.pki --check", message)
 
 
 class TwistdTests(unittest.TestCase):

@@ -18,6 +18,21 @@ from virtd.errorcodes import (
 )
 
 
+def printable(text: str | None) -> str | None:
+    """
+    C{text} safe to log or print: bytes a peer sent that are not UTF-8
+    (kept by the codec as lone surrogates) become C{\\xNN} escapes.
+    """
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode(
+            "utf-8", "backslashreplace")
+
+
 class LibvirtError(Exception):
     """
     An error with libvirt's code, domain and message.

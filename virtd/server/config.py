@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from virtd.errors import VIR_ERR_OPERATION_DENIED, VIR_FROM_REMOTE, LibvirtError
+from virtd.server.limits import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_CLIENT_OUTPUT
 
 __all__ = [
     "DEFAULT_URI",
@@ -81,6 +82,10 @@ class ServerConfig:
     @ivar frameTimeout: seconds within which a frame must arrive completely
         once its first byte is here (a slow drip does not extend it);
         C{None} for no limit.
+    @ivar maxClientOutput: bytes of replies and events that may wait for a
+        client to read them before it is dropped.
+    @ivar authTimeout: seconds a client has from connecting to opening its
+        hypervisor connection; C{None} for no limit.
     """
 
     unix: str | None = None
@@ -106,6 +111,12 @@ class ServerConfig:
     backlog: int = 1000
     shutdownGrace: float = 5.0
     frameTimeout: float | None = 60.0
+    #: Run C{@priority high} calls on the reactor thread when the backend
+    #: cannot block (the test driver); off here, on from the command line
+    #: unless C{--no-inline-priority} (see docs/benchmarks.rst).
+    inlinePriority: bool = False
+    maxClientOutput: int = DEFAULT_MAX_CLIENT_OUTPUT
+    authTimeout: float | None = DEFAULT_AUTH_TIMEOUT
 
     def anyListener(self) -> bool:
         """

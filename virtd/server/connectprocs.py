@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from virtd import xdr
-from virtd.errors import LibvirtError
+from virtd.errors import LibvirtError, printable
 from virtd.protocol.constants import (
     REMOTE_AUTH_NONE,
     VIR_DRV_FEATURE_FD_PASSING,
@@ -119,7 +119,11 @@ def connectOpen(d: Dispatcher, session: ClientSession, header: Header,
 
 
 def _open(backend: Any, uri: str, readonly: bool) -> tuple:
-    conn = backend.open(uri, readonly)
+    # libvirt-python refuses what C would take (a NUL, non-UTF-8 bytes):
+    # open what libvirtd would have seen.
+    from virtd.server.handlers.convert import asCStrings
+
+    conn = backend.open(asCStrings(uri), readonly)
     try:
         canonical = backend.getURI(conn)
     except Exception:
@@ -148,7 +152,7 @@ def _opened(session: ClientSession, header: Header, ok: bool,
     if session.lost:
         return  # the dispatcher closes it once the job is accounted for
     log.info("{identity} opened {uri}{ro}", identity=session.identity,
-             uri=uri, ro=" read-only" if readonly else "")
+             uri=printable(uri), ro=" read-only" if readonly else "")
     session.peer.sendReply(header, b"")
 
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 from twisted.python import usage
 
 from virtd.server.config import DEFAULT_URI, ServerConfig, defaultSocketDir
+from virtd.server.limits import (
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_MAX_CLIENT_OUTPUT,
+    MIN_CLIENT_OUTPUT,
+)
 
 __all__ = ["Options"]
 
@@ -143,9 +148,26 @@ class Options(usage.Options):
          "Seconds a client has to send the rest of a frame once it has "
          "started one; a slow drip of bytes does not extend it; 0 disables "
          "(libvirtd has no such limit).", _seconds],
+        ["max-client-output", None, DEFAULT_MAX_CLIENT_OUTPUT,
+         "Bytes of replies and events that may wait for one client to read "
+         "them; a client that lets more pile up is dropped, with a log line "
+         "(libvirtd has no such limit).",
+         _count("max-client-output", MIN_CLIENT_OUTPUT)],
+        ["auth-timeout", None, DEFAULT_AUTH_TIMEOUT,
+         "Seconds a client has from connecting to opening its hypervisor "
+         "connection (authentication, then CONNECT_OPEN); one that has not "
+         "by then is dropped; 0 disables (libvirtd has no such limit).",
+         _seconds],
         ["shutdown-grace", None, 5.0,
          "Seconds to let in-flight calls finish when the daemon stops.",
          _seconds],
+    ]
+
+    optFlags = [
+        ["no-inline-priority", None,
+         "Run every call in a worker thread. By default high-priority calls "
+         "(lookups, lists) run on the event loop when the hypervisor cannot "
+         "block: only libvirt's test driver (test:///...), never another."],
     ]
 
     def __init__(self) -> None:
@@ -199,6 +221,8 @@ class Options(usage.Options):
             raise usage.UsageError("--tls-handshake-timeout must be positive")
         if self["frame-timeout"] < 0:
             raise usage.UsageError("--frame-timeout must not be negative")
+        if self["auth-timeout"] < 0:
+            raise usage.UsageError("--auth-timeout must not be negative")
         if self["shutdown-grace"] < 0:
             raise usage.UsageError("--shutdown-grace must not be negative")
         self.config = self.toConfig()
@@ -231,7 +255,10 @@ class Options(usage.Options):
             tlsHandshakeTimeout=self["tls-handshake-timeout"],
             backlog=self["backlog"],
             shutdownGrace=self["shutdown-grace"],
+            inlinePriority=not self["no-inline-priority"],
             frameTimeout=self["frame-timeout"] or None,
+            maxClientOutput=self["max-client-output"],
+            authTimeout=self["auth-timeout"] or None,
         ).withDefaults()
 
 

@@ -109,6 +109,7 @@ class RPCServerFactory(Factory):
         peer = ServerPeer(service.reactor, isServer=True, framing="auto",
                           frameTimeout=service.config.frameTimeout)
         session = ClientSession(dispatcher, peer, self.listener)
+        session.limits.authTimeout = service.config.authTimeout
         peer.session = session
         peer.callHandler = partial(dispatcher.dispatch, session)
         peer.factory = self
@@ -171,6 +172,21 @@ class VirtdService(Service):
     def _loadTLS(self) -> Any:
         from virtd.errors import LibvirtError
         from virtd.tls import serverContextFactory
+
+        if self.config.pkiPath:
+            # The same check as 'python -m virtd.pki --check': an expired or
+            # mismatched file is named now, not at the first client.
+            from virtd.pki import checkLayout
+
+            roles, problems = checkLayout(self.config.pkiPath)
+            if "server" not in roles:
+                problems = problems or [f"{self.config.pkiPath}: no servercert.pem"]
+            if problems:
+                raise StartupError(
+                    f"--pki-path {self.config.pkiPath} is not usable: "
+                    + "; ".join(problems)
+                    + " (check it with 'python -m virtd.pki --check DIR', "
+                    "create one with 'python -m virtd.pki init DIR')")
 
         try:
             factory = serverContextFactory(self.config.pkiPath)
@@ -282,6 +298,12 @@ class VirtdService(Service):
         info = ListenerInfo("endpoint", readonly, description)
         try:
             endpoint = serverFromString(self.reactor, description)
+        except IndexError:
+            # Twisted's systemd parser indexes the passed descriptors.
+            return _failed(StartupError(
+                f"no socket was passed for the endpoint {description!r}: "
+                f"systemd (or systemd-socket-activate) must pass one at that "
+                f"index/name (LISTEN_FDS, LISTEN_FDNAMES)"))
         except (ValueError, TypeError, KeyError) as e:
             return _failed(StartupError(
                 f"cannot understand the endpoint {description!r}: {e}; see "

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from virtd.rpc.peer import RPCPeer
+from virtd.server.limits import ClientLimits
 
 if TYPE_CHECKING:
     from virtd.server.dispatch import Dispatcher
@@ -140,6 +141,10 @@ class ClientSession:
         self.started = time.monotonic()
         #: event registrations, for the event relay: callback id -> data
         self.events: dict[int, Any] = {}
+        #: output cap and handshake deadline (L{virtd.server.limits}); the
+        #: listener's factory sets the deadline
+        self.limits = ClientLimits(self, dispatcher.reactor,
+                                   dispatcher.config.maxClientOutput, None)
 
     @property
     def session(self) -> ClientSession:
@@ -156,11 +161,13 @@ class ClientSession:
     def connectionMade(self) -> None:
         self.identity = peerIdentity(self.peer.transport)
         self.dispatcher.sessionStarted(self)
+        self.limits.start()
         log.info("client connected: {identity} via {listener}",
                  identity=self.identity, listener=self.listener.description)
 
     def connectionLost(self, reason: Failure) -> None:
         self.lost = True
+        self.limits.stop()
         why = reason.getErrorMessage() if reason is not None else "closed"
         log.info("client disconnected: {identity} via {listener} after "
                  "{seconds:.1f} s and {calls} calls ({why})",
@@ -198,6 +205,13 @@ class ServerPeer(RPCPeer):
     """
 
     session: ClientSession | None = None
+
+    def sendMessage(self, header: tuple, payload: bytes = b"") -> None:
+        super().sendMessage(header, payload)
+        session = self.session
+        if session is not None:
+            # 28: the length word and the header.
+            session.limits.wrote(28 + len(payload))
 
     def connectionMade(self) -> None:
         super().connectionMade()

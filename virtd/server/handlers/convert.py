@@ -57,6 +57,32 @@ def fromLibvirtError(e: libvirt.libvirtError) -> LibvirtError:
                         int1, int2)
 
 
+def asCStrings(value: Any) -> Any:
+    """
+    The arguments as libvirt's C library sees them: a string ends at its
+    first NUL, and bytes that are not UTF-8 (kept by the codec as lone
+    surrogates) become U+FFFD, since libvirt-python cannot pass them.
+
+    libvirtd answers such a name with the driver's "not found" error; the
+    dispatcher retries a handler that libvirt-python refused with these.
+    """
+    if isinstance(value, str):
+        if "\0" in value:
+            value = value.split("\0", 1)[0]
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogateescape").decode(
+                "utf-8", "replace")
+        return value
+    if isinstance(value, tuple):
+        items = [asCStrings(v) for v in value]
+        return value._make(items) if hasattr(value, "_make") else tuple(items)
+    if isinstance(value, list):
+        return [asCStrings(v) for v in value]
+    return value
+
+
 def checked(result: Any) -> Any:
     """
     Some libvirt-python wrappers answer C{None} instead of raising when the

@@ -4,8 +4,10 @@ Node device procedures (they carry the device's bare name, not a struct).
 
 from __future__ import annotations
 
+from typing import Any
+
 from virtd.server.handlers import convert
-from virtd.server.handlers.registry import VOID, asInt, call, limited, listAll, wrap
+from virtd.server.handlers.registry import VOID, asInt, call, handler, limited, listAll, wrap
 
 REMOTE_NODE_DEVICE_LIST_MAX = 65536
 REMOTE_NODE_DEVICE_CAPS_LIST_MAX = 65536
@@ -28,7 +30,15 @@ call("NODE_DEVICE_DEFINE_XML", "nodeDeviceDefineXML",
      args=("xml_desc", "flags"), ret=DEV)
 
 call("NODE_DEVICE_GET_XML_DESC", "XMLDesc", on="nodedev", args=("flags",))
-call("NODE_DEVICE_GET_PARENT", "parent", on="nodedev")
+
+
+@handler("NODE_DEVICE_GET_PARENT")
+def nodeDeviceGetParent(ctx: Any, a: Any) -> tuple:
+    # libvirtd sends a null parent name when the driver has none, ignoring
+    # the driver's "no parent" error, so this one is not checked().
+    return (convert.nodeDevice(ctx.conn, a.name).parent(),)
+
+
 call("NODE_DEVICE_NUM_OF_CAPS", "numOfCaps", on="nodedev")
 call("NODE_DEVICE_LIST_CAPS", "listCaps", on="nodedev",
      ret=limited("maxnames", REMOTE_NODE_DEVICE_CAPS_LIST_MAX,
