@@ -180,6 +180,23 @@ class _Void(Type):
     def unpackRaw(self, buf: Any, off: int) -> tuple[None, int]:
         return None, off
 
+    # Void bodies are common (header-only calls and replies): skip the
+    # generic machinery.
+    def pack(self, value: Any = None) -> bytes:
+        if value is not None:
+            raise XDRError("void takes no value")
+        return b""
+
+    encode = pack
+
+    def unpack(self, buf: Any, off: int = 0) -> tuple[None, int]:
+        return None, off
+
+    def decode(self, buf: Any) -> None:
+        if len(buf):
+            raise XDRError(f"{len(buf)} trailing bytes after void")
+        return None
+
 
 Void = _Void()
 

@@ -79,7 +79,9 @@ def encodeFrame(header: Header | tuple, payload: bytes = b"") -> bytes:
     """
     Build a whole frame in libvirt's framing: length word, header, payload.
     """
-    return _frameHeadPack(MIN_FRAME + len(payload), *header) + payload
+    if payload:
+        return _frameHeadPack(MIN_FRAME + len(payload), *header) + payload
+    return _frameHeadPack(MIN_FRAME, *header)
 
 
 #: C{remote_error} (C{virNetMessageError}).

@@ -157,7 +157,9 @@ class LengthFramer:
         """
         Encode one message in this framing (see L{encodeLength}).
         """
-        return _framePack(MIN_FRAME + len(payload), *header) + payload
+        if payload:
+            return _framePack(MIN_FRAME + len(payload), *header) + payload
+        return _framePack(MIN_FRAME, *header)
 
     def _bad(self, length: int, messages: list[bytes], start: bytes
              ) -> FramingError:

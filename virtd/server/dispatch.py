@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from virtd import xdr
-from virtd.errors import ERROR_NAMES, LibvirtError
+from virtd.errors import ERROR_NAMES, LibvirtError, printable
 from virtd.protocol import remote
 from virtd.protocol.message import VIR_NET_OK, Header
 from virtd.server import connectprocs
@@ -34,7 +34,7 @@ from virtd.server.rpcerrors import (
 )
 from virtd.server.session import ClientSession
 
-__all__ = ["AUTH_PROCEDURES", "Dispatcher"]
+__all__ = ["AUTH_PROCEDURES", "Dispatcher", "inlineSafe"]
 
 log = Logger(namespace="virtd.server")
 
@@ -48,7 +48,8 @@ AUTH_PROCEDURES = frozenset({"AUTH_LIST", "AUTH_SASL_INIT", "AUTH_SASL_START",
 
 
 def _runHandler(fn: Callable, session: ClientSession, args: Any,
-                ret: xdr.Type, libvirtError: type | None) -> bytes | LibvirtError:
+                ret: xdr.Type, libvirtError: type | None,
+                retried: bool = False) -> bytes | LibvirtError:
     """
     Worker thread: run a handler and encode its result.
 
@@ -62,7 +63,28 @@ def _runHandler(fn: Callable, session: ClientSession, args: Any,
     except Exception as e:
         if libvirtError is not None and isinstance(e, libvirtError):
             return convertError(e)
+        if not retried and (isinstance(e, UnicodeEncodeError) or (
+                isinstance(e, ValueError) and "null character" in str(e))):
+            # libvirt-python refuses strings C takes (non-UTF-8 bytes, a
+            # NUL): answer as libvirtd does, with what C would have seen.
+            from virtd.server.handlers.convert import asCStrings
+
+            return _runHandler(fn, session, asCStrings(args), ret,
+                               libvirtError, True)
         raise
+
+
+def inlineSafe(uri: str | None) -> bool:
+    """
+    Whether a hypervisor connection to C{uri} answers without ever waiting:
+    libvirt's test driver (C{test:///...}) keeps everything in memory in
+    this process. A remote transport (C{test+unix://}...) or any other
+    driver can wait on a daemon or a hypervisor, so it never qualifies.
+    """
+    if not uri:
+        return False
+    scheme, sep, rest = uri.partition(":")
+    return bool(sep) and scheme == "test" and rest.startswith("///")
 
 
 def _closeConn(backend: IBackend, conn: Any, events: dict) -> None:
@@ -106,8 +128,15 @@ class Dispatcher:
         self.config = config
         self.backend = backend
         self.limit = config.maxClientRequests
-        self.normal = WorkerPool(reactor, "worker", config.workers)
-        self.priority = WorkerPool(reactor, "prio", config.prioWorkers)
+        #: Run C{@priority high} calls on the reactor thread for backends
+        #: that cannot block (DESIGN decision 5; see L{inlineSafe}).
+        self.inlinePriority = getattr(config, "inlinePriority", False)
+        self._inlineURIs: dict[str | None, bool] = {}
+        # Replies made by one batch of completions leave in one write per
+        # client (see RPCPeer.holdWrites).
+        self._holding: list = []
+        self.usePools(WorkerPool(reactor, "worker", config.workers),
+                      WorkerPool(reactor, "prio", config.prioWorkers))
         self.sessions: set[ClientSession] = set()
         self.onClientCountChanged: Callable[[int], None] | None = None
         try:
@@ -197,12 +226,40 @@ class Dispatcher:
             if err is not None:
                 return self.refuse(session, header, err, proc.name)
         pool = self.normal
-        if proc.priority and pool.busy >= pool.size:
-            pool = self.priority
+        if proc.priority:
+            if self.inlinePriority and self._neverBlocks(session.uri):
+                return self._runInline(session, header, proc, fn, args)
+            if pool.busy >= pool.size:
+                pool = self.priority
         session.callStarted(self.limit)
         pool.submit(_runHandler, (fn, session, args, proc.ret,
                                   self._libvirtError),
                     self._handlerDone, (session, header, proc))
+
+    def _neverBlocks(self, uri: str | None) -> bool:
+        """
+        Whether calls on the hypervisor connection C{uri} cannot block:
+        only libvirt's test driver, opened in this process, qualifies.
+        """
+        known = self._inlineURIs.get(uri)
+        if known is None:
+            known = self._inlineURIs[uri] = inlineSafe(uri)
+        return known
+
+    def _runInline(self, session: ClientSession, header: Header, proc: Any,
+                   fn: Callable, args: Any) -> None:
+        """
+        Carry out a call that cannot block right here on the reactor
+        thread: no thread hand-off either way.
+        """
+        session.callStarted(self.limit)
+        try:
+            result = _runHandler(fn, session, args, proc.ret,
+                                 self._libvirtError)
+        except Exception as e:
+            self._answer((session, header, proc), False, e)
+        else:
+            self._answer((session, header, proc), True, result)
 
     def _missing(self, session: ClientSession, header: Header, proc: Any,
                  payload: bytes) -> None:
@@ -223,7 +280,28 @@ class Dispatcher:
         self.refuse(session, header, rpcError(
             f"unknown procedure: {header.proc}"), proc.name)
 
+    def usePools(self, normal: Any, priority: Any) -> None:
+        """
+        Run calls in these pools (anything with L{WorkerPool}'s C{submit},
+        C{busy}, C{size}, C{idle}, C{stop} and C{afterDelivery}); the seam
+        L{virtd.testing} uses to run handlers without threads.
+        """
+        self.normal, self.priority = normal, priority
+        normal.afterDelivery = priority.afterDelivery = self._flushReplies
+
+    def _flushReplies(self) -> None:
+        holding, self._holding = self._holding, []
+        for peer in holding:
+            peer.flushWrites()
+
     def _handlerDone(self, tag: tuple, ok: bool, result: Any) -> None:
+        # A pool delivery: hold the reply until the batch is done.
+        peer = tag[0].peer
+        if peer.holdWrites():
+            self._holding.append(peer)
+        self._answer(tag, ok, result)
+
+    def _answer(self, tag: tuple, ok: bool, result: Any) -> None:
         session, header, proc = tag
         if not session.lost:
             if ok and result.__class__ is bytes:
@@ -282,7 +360,8 @@ class Dispatcher:
         code, domain = err.err[0], err.err[1]
         log.info("{what} from {identity} failed: {message} (code {code} "
                  "{codeName}, domain {domain})", what=what,
-                 identity=session.identity, message=err.err[2], code=code,
+                 identity=session.identity, message=printable(err.err[2]),
+                 code=code,
                  codeName=ERROR_NAMES.get(code, "?"), domain=domain)
 
     # -- shutting down -------------------------------------------------------

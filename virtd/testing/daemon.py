@@ -140,11 +140,9 @@ class MemoryVirtd:
                                     backend=backend, handlers=handlers)
         self.service.startService()
         dispatcher = self.service.dispatcher
-        # The seam: the dispatcher only needs submit/busy/size/idle/stop.
-        dispatcher.normal = InlineWorkerPool(self.pump, "worker",
-                                             config.workers)
-        dispatcher.priority = InlineWorkerPool(self.pump, "prio",
-                                               config.prioWorkers)
+        dispatcher.usePools(
+            InlineWorkerPool(self.pump, "worker", config.workers),
+            InlineWorkerPool(self.pump, "prio", config.prioWorkers))
         self.pump.pools += [dispatcher.normal, dispatcher.priority]
         self.running = True
 

@@ -147,6 +147,9 @@ class InlineWorkerPool:
         self.busy = 0
         self._jobs: deque = deque()
         self.stopped = False
+        #: Called after each batch of deliveries, as by the real pool (the
+        #: dispatcher flushes the replies it held for the batch).
+        self.afterDelivery: Callable[[], None] | None = None
 
     def submit(self, fn: Callable, args: tuple,
                done: Callable[[Any, bool, Any], None], tag: Any = None) -> None:
@@ -178,6 +181,8 @@ class InlineWorkerPool:
             self.busy -= 1
             done(tag, ok, result)
             count += 1
+        if count and self.afterDelivery is not None:
+            self.afterDelivery()
         return count
 
     def stop(self, timeout: float = 0.0) -> list[str]:
