@@ -479,8 +479,8 @@ class AgainstLibvirtdTests(unittest.TestCase):
 
     def test_eventList(self) -> Deferred:
         """
-        C{event --list} prints the event names virsh uses. (Receiving
-        events is tested once the client can register for them.)
+        C{event --list} prints the event names virsh uses (receiving them:
+        C{test_eventReceives}).
         """
         async def check() -> None:
             status, out, _ = await self.cli("event", "--list")

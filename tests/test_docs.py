@@ -385,6 +385,13 @@ class ConsolePagesTests(unittest.SynchronousTestCase):
         """
         self.runPage("client.rst", minimum=4)
 
+    def test_events(self) -> None:
+        """
+        docs/events.rst: the client's callbacks, libvirt-python on the
+        reactor and C{event} on the command line.
+        """
+        self.runPage("events.rst", minimum=5)
+
     def test_names(self) -> None:
         """
         docs/names.rst's commands.
