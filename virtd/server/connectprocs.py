@@ -56,6 +56,8 @@ _AUTH_NONE = xdr.Array(xdr.Int, 20).pack([REMOTE_AUTH_NONE])
 _ONE = xdr.Int.pack(1)
 _ZERO = xdr.Int.pack(0)
 _String = xdr.String(4194304)
+#: The one URI opened on the reactor thread (see connectOpen).
+_TEST_DEFAULT = "test:///default"
 
 Proc = Callable[["Dispatcher", "ClientSession", "Header", Any], None]
 _TABLE: dict[str, Proc] = {}
@@ -115,6 +117,12 @@ def connectOpen(d: Dispatcher, session: ClientSession, header: Header,
         return d.refuse(session, header, err, "CONNECT_OPEN")
     readonly = session.listener.readonly or bool(args.flags & VIR_CONNECT_RO)
     session.opening = True
+    if d.inlinePriority and uri == _TEST_DEFAULT:
+        # CONNECT_OPEN is @priority high and test:///default is built in
+        # memory: no hand-off to a worker and back (DESIGN decision 5).
+        # Other test:/// URIs name a file to read, which could block.
+        return d.runJobInline(session, header, _open,
+                              (d.backend, uri, readonly), _opened)
     d.runJob(session, header, _open, (d.backend, uri, readonly), _opened)
 
 

@@ -175,12 +175,22 @@ class Dispatcher:
 
     def release(self, session: ClientSession) -> None:
         """
-        Close a gone client's hypervisor connection, in a worker thread.
+        Close a gone client's hypervisor connection, in a worker thread
+        (on the reactor thread when it cannot block, see L{inlineSafe}).
         """
         conn, session.conn = session.conn, None
-        if conn is not None:
-            self.normal.submit(_closeConn, (self.backend, conn, session.events),
-                               self._released, session)
+        if conn is None:
+            return
+        if self.inlinePriority and self._neverBlocks(session.uri):
+            # Closing a test driver connection frees memory and never
+            # waits: no hand-off to a worker and back.
+            try:
+                _closeConn(self.backend, conn, session.events)
+            except Exception as e:
+                self._released(session, False, e)
+            return
+        self.normal.submit(_closeConn, (self.backend, conn, session.events),
+                           self._released, session)
 
     def _released(self, session: ClientSession, ok: bool, result: Any) -> None:
         if not ok:
@@ -335,6 +345,23 @@ class Dispatcher:
             pool = self.priority
         session.callStarted(self.limit)
         pool.submit(fn, args, self._jobDone, (session, header, done))
+
+    def runJobInline(self, session: ClientSession, header: Header,
+                     fn: Callable, args: tuple,
+                     done: Callable[[ClientSession, Header, bool, Any], None]
+                     ) -> None:
+        """
+        L{runJob} right here on the reactor thread, for a C{@priority high}
+        job on a hypervisor connection that cannot block (see
+        L{inlineSafe}); the caller checks that it qualifies.
+        """
+        session.callStarted(self.limit)
+        try:
+            result = fn(*args)
+        except Exception as e:
+            self._jobDone((session, header, done), False, e)
+        else:
+            self._jobDone((session, header, done), True, result)
 
     def _jobDone(self, tag: tuple, ok: bool, result: Any) -> None:
         session, header, done = tag
