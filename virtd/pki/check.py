@@ -22,15 +22,20 @@ from virtd.pki.layout import CA_CERT, CLIENT_CERT, CLIENT_KEY, SERVER_CERT, SERV
 __all__ = ["checkLayout"]
 
 
-def _loadCert(path: str, problems: list[str]) -> x509.Certificate | None:
+def _read(path: str, problems: list[str]) -> bytes | None:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         problems.append(f"{path}: missing")
-        return None
     except OSError as e:
         problems.append(f"{path}: cannot read: {e.strerror}")
+    return None
+
+
+def _loadCert(path: str, problems: list[str]) -> x509.Certificate | None:
+    data = _read(path, problems)
+    if data is None:
         return None
     try:
         return x509.load_pem_x509_certificate(data)
@@ -40,14 +45,8 @@ def _loadCert(path: str, problems: list[str]) -> x509.Certificate | None:
 
 
 def _loadKey(path: str, problems: list[str]) -> object | None:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        problems.append(f"{path}: missing")
-        return None
-    except OSError as e:
-        problems.append(f"{path}: cannot read: {e.strerror}")
+    data = _read(path, problems)
+    if data is None:
         return None
     try:
         return serialization.load_pem_private_key(data, password=None)

@@ -216,24 +216,15 @@ def _dom(hv: FakeHypervisor, args: Any) -> FakeDomain:
     return hv.find(uuid=args.dom.uuid)
 
 
-@_handler("CONNECT_GET_HOSTNAME")
-def _hostname(hv: FakeHypervisor, args: Any) -> tuple:
-    return (hv.hostname,)
+def _attribute(procedure: str, attribute: str) -> None:
+    # Getters that return one hypervisor attribute: one declaration each.
+    _handler(procedure)(lambda hv, args: (getattr(hv, attribute),))
 
 
-@_handler("CONNECT_GET_TYPE")
-def _type(hv: FakeHypervisor, args: Any) -> tuple:
-    return (hv.type,)
-
-
-@_handler("CONNECT_GET_VERSION")
-def _version(hv: FakeHypervisor, args: Any) -> tuple:
-    return (hv.version,)
-
-
-@_handler("CONNECT_GET_LIB_VERSION")
-def _libVersion(hv: FakeHypervisor, args: Any) -> tuple:
-    return (hv.libVersion,)
+_attribute("CONNECT_GET_HOSTNAME", "hostname")
+_attribute("CONNECT_GET_TYPE", "type")
+_attribute("CONNECT_GET_VERSION", "version")
+_attribute("CONNECT_GET_LIB_VERSION", "libVersion")
 
 
 @_handler("CONNECT_LIST_ALL_DOMAINS")
