@@ -1,162 +1,41 @@
 """
-libvirt-python's event loop, implemented on the Twisted reactor.
+L{TwistedEventLoop}: libvirt's six event-loop functions on a Twisted
+reactor.
 
-libvirt needs an event loop for anything asynchronous: domain/network/pool
-events, keepalive, and the sockets of remote connections.  libvirt-python
-ships C{virEventRegisterDefaultImpl} (which needs a thread spinning
-C{virEventRunDefaultImpl}) and C{libvirtaio} for asyncio.  This module is the
-Twisted equivalent: one call, L{install}, and libvirt's file handles are
-watched by the reactor's readers/writers and its timeouts run on
-C{callLater}.
-
-    from virtd import eventloop
-    loop = eventloop.install()          # before the first libvirt.open()
-    conn = libvirt.open("test:///default")
-    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                callback, None)
-    reactor.run()
-
-Threads: libvirt calls the six registration functions from whatever thread
-made the libvirt call (the daemon calls libvirt-python from thread pools).
-Book-keeping happens at once under a lock, so ids are returned synchronously;
-every change the reactor must see is put on one FIFO queue that is run on the
-reactor thread (immediately when already there, else via C{callFromThread}).
-Callbacks into libvirt only ever run on the reactor thread.
-
-File descriptors: each watched fd is C{dup()}ed and the reactor watches the
-duplicate.  libvirt may close its fd right after removing the watch from
-another thread, before the reactor has caught up; watching a private
-duplicate means the reactor never touches a closed or recycled fd number.
-
-Errors: an exception from a libvirt callback never reaches the reactor; it is
-logged through C{twisted.logger}.  libvirt-python itself catches exceptions
-raised by user callbacks (domain event callbacks, callbacks given to
-C{virEventAddHandle}) and hands them to C{sys.excepthook}; while this loop is
-dispatching, L{install} routes those to C{twisted.logger} too.
+libvirt calls the entry points from any thread; they do the book-keeping
+under one lock and queue what the reactor must change, which then runs on
+the reactor thread (see the L{virtd.eventloop} docstring for the rules).
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import libvirt
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import (
-    IDelayedCall,
-    IReactorCore,
-    IReadDescriptor,
-    IWriteDescriptor,
-)
+from twisted.internet.interfaces import IDelayedCall, IReactorCore
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
-from zope.interface import implementer
 
-__all__ = [
-    "VIR_EVENT_HANDLE_READABLE",
-    "VIR_EVENT_HANDLE_WRITABLE",
-    "VIR_EVENT_HANDLE_ERROR",
-    "VIR_EVENT_HANDLE_HANGUP",
-    "EventLoopError",
-    "TwistedEventLoop",
-    "install",
-    "installed",
-]
+from virtd.eventloop.watches import (
+    VIR_EVENT_HANDLE_ERROR,
+    VIR_EVENT_HANDLE_HANGUP,
+    VIR_EVENT_HANDLE_READABLE,
+    VIR_EVENT_HANDLE_WRITABLE,
+    _Descriptor,
+    _Timer,
+    _Watch,
+)
 
-VIR_EVENT_HANDLE_READABLE = 1
-VIR_EVENT_HANDLE_WRITABLE = 2
-VIR_EVENT_HANDLE_ERROR = 4
-VIR_EVENT_HANDLE_HANGUP = 8
+__all__ = ["TwistedEventLoop"]
 
-log = Logger()
-
-
-class EventLoopError(RuntimeError):
-    """
-    The libvirt event loop cannot be installed as asked.
-    """
-
-
-@dataclass(eq=False, slots=True)
-class _Watch:
-    """
-    One libvirt handle watch: the events libvirt wants on C{fd} and the
-    callback/opaque pair libvirt-python gave us.
-    """
-
-    watchId: int
-    fd: int
-    events: int
-    cb: Callable[..., Any]
-    opaque: Any
-    descriptor: _Descriptor
-    removed: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class _Timer:
-    """
-    One libvirt timeout: interval in ms (-1 disabled, 0 every iteration).
-    C{delayedCall} is only touched on the reactor thread.
-    """
-
-    timerId: int
-    interval: int
-    cb: Callable[..., Any]
-    opaque: Any
-    removed: bool = False
-    delayedCall: IDelayedCall | None = None
-
-
-@implementer(IReadDescriptor, IWriteDescriptor)
-class _Descriptor:
-    """
-    What the reactor watches for one libvirt fd: a private C{dup()} of it,
-    shared by every libvirt watch on that fd (libvirt may register several,
-    and a reactor keeps one reader/writer per fd number).
-
-    C{reading}, C{writing}, C{lost} and C{closed} are reactor-thread state.
-    C{watches} and C{detached} are guarded by the loop's lock.
-    """
-
-    def __init__(self, loop: TwistedEventLoop, fd: int) -> None:
-        self._loop = loop
-        self.fd = fd
-        self._dupFd = os.dup(fd)
-        self.watches: dict[int, _Watch] = {}
-        self.detached = False
-        self.reading = False
-        self.writing = False
-        self.lost = False
-        self.closed = False
-
-    def fileno(self) -> int:
-        return -1 if self.closed else self._dupFd
-
-    def closeDup(self) -> None:
-        if not self.closed:
-            self.closed = True
-            os.close(self._dupFd)
-
-    def logPrefix(self) -> str:
-        return f"libvirt-fd-{self.fd}"
-
-    def doRead(self) -> None:
-        # Returning None keeps the reactor from treating this as a disconnect.
-        self._loop._dispatchHandle(self, VIR_EVENT_HANDLE_READABLE)
-
-    def doWrite(self) -> None:
-        self._loop._dispatchHandle(self, VIR_EVENT_HANDLE_WRITABLE)
-
-    def connectionLost(self, reason: Failure) -> None:
-        self._loop._descriptorLost(self, reason)
+# The namespace the loop logged under before it was split into modules.
+log = Logger(namespace="virtd.eventloop")
 
 
 class TwistedEventLoop:
@@ -587,80 +466,7 @@ class TwistedEventLoop:
     def _isDispatching(self) -> bool:
         return getattr(self._dispatching, "depth", 0) > 0
 
-    # -- registration ----------------------------------------------------------
-
-    def _register(self) -> None:
-        libvirt.virEventRegisterImpl(
-            self.addHandle,
-            self.updateHandle,
-            self.removeHandle,
-            self.addTimeout,
-            self.updateTimeout,
-            self.removeTimeout,
-        )
-        previous = sys.excepthook
-
-        def excepthook(excType: Any, excValue: Any, tb: Any) -> None:
-            # libvirt-python catches exceptions from user callbacks and
-            # hands them here; log those that happen under our dispatch.
-            if self._isDispatching() and isinstance(excValue, Exception):
-                log.failure(
-                    "libvirt event callback raised",
-                    Failure(excValue, excType, tb),
-                    level=LogLevel.error,
-                )
-            else:
-                previous(excType, excValue, tb)
-
-        sys.excepthook = excepthook
-        self.reactor.addSystemEventTrigger("before", "shutdown", self._reactorStopping)
+    # -- shutdown --------------------------------------------------------------
 
     def _reactorStopping(self) -> None:
         self._stopping = True
-
-
-_installLock = threading.Lock()
-_installed: TwistedEventLoop | None = None
-
-
-def install(reactor: IReactorCore | None = None) -> TwistedEventLoop:
-    """
-    Make libvirt-python use the Twisted reactor as its event loop.
-
-    Call it once, before opening libvirt connections that should get events,
-    keepalive or asynchronous I/O.  libvirt accepts only one event loop per
-    process, so later calls return the same loop.
-
-    @param reactor: the reactor the application runs; the global reactor if
-        L{None}.
-    @return: the installed loop (for L{TwistedEventLoop.stats} and friends).
-    @raise EventLoopError: a loop was already installed on a different
-        reactor.
-    """
-    global _installed
-    if reactor is None:
-        from twisted.internet import reactor as globalReactor
-
-        reactor = globalReactor
-    with _installLock:
-        if _installed is not None:
-            if _installed.reactor is not reactor:
-                raise EventLoopError(
-                    "libvirt's event loop is already installed on reactor "
-                    f"{_installed.reactor!r}; libvirt allows only one event loop "
-                    f"per process, so it cannot move to {reactor!r}. Call "
-                    "virtd.eventloop.install() with the reactor the application "
-                    "runs, once."
-                )
-            return _installed
-        loop = TwistedEventLoop(reactor)
-        loop._register()
-        _installed = loop
-        return loop
-
-
-def installed() -> TwistedEventLoop | None:
-    """
-    @return: the loop L{install} registered, or L{None} if none yet.
-    """
-    return _installed
