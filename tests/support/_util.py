@@ -1,16 +1,24 @@
 """
 Small helpers shared by the fixtures: ports, short temporary directories,
-waiting for a listener, reading a log's tail.
+waiting for a listener, reading a log's tail, and starting daemons that die
+with the test runner (L{spawnDaemon}).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import queue
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 # sun_path is 108 bytes including the terminating NUL.
 MAX_UNIX_PATH = 107
@@ -159,3 +167,99 @@ def logTail(path: str, lines: int = 30) -> str:
     if not text:
         return f"({path} is empty)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+# -- daemons that die with the test runner ---------------------------------
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Resolved now: the child must not look anything up between fork and exec.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _dieWithParent(parentPid: int) -> Callable[[], None]:
+    """
+    @param parentPid: the pid of the process that forks.
+    @return: a C{preexec_fn} that makes the child receive SIGTERM when the
+        thread that forked it ends (see L{spawnDaemon}).
+    """
+
+    def preexec() -> None:
+        if _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        # The parent may have died between fork and prctl: then nobody
+        # would ever send the signal, so go now.
+        if os.getppid() != parentPid:
+            os._exit(1)
+
+    return preexec
+
+
+class _Spawner:
+    """
+    One thread, started on first use and alive until the process ends, that
+    does every fork for L{spawnDaemon}.
+
+    C{PR_SET_PDEATHSIG} fires when the I{thread} that forked the child ends,
+    not when the process does. Fixtures are started from trial's main thread,
+    from reactor thread-pool workers (C{deferToThread(daemon.start)}) and from
+    benchmark threads; a pool worker can end long before the test does, which
+    would take the daemon with it. Forking on this thread instead ties the
+    daemon's life to the process's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._requests: queue.SimpleQueue[
+            tuple[Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]
+        ] = queue.SimpleQueue()
+
+    def popen(self, argv: list[str], kwargs: dict[str, Any]) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is self._thread:
+            return self._popen(argv, kwargs)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="tests.support daemon spawner", daemon=True
+                )
+                self._thread.start()
+        result: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((result, argv, kwargs))
+        return result.result()
+
+    def _run(self) -> None:
+        while True:
+            result, argv, kwargs = self._requests.get()
+            try:
+                result.set_result(self._popen(argv, kwargs))
+            except BaseException as e:  # the caller gets it; this thread lives on
+                result.set_exception(e)
+
+    @staticmethod
+    def _popen(argv: list[str], kwargs: dict[str, Any]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, preexec_fn=_dieWithParent(os.getpid()), **kwargs)
+
+
+_spawner = _Spawner()
+
+
+def spawnDaemon(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """
+    Start a daemon that gets SIGTERM when this process dies, however it
+    dies (a SIGKILLed trial included), so fixtures never outlive the run.
+
+    The child sets C{PR_SET_PDEATHSIG} before it executes C{argv}; the
+    setting survives C{execve} but not C{fork}, so C{argv[0]} must be the
+    daemon itself, or a wrapper that C{exec}s it, and the daemon must run
+    in the foreground (no daemonising fork). The fork happens on a
+    dedicated thread that lives as long as the process (see L{_Spawner}),
+    so any thread may call this.
+
+    @param argv: the program and its arguments.
+    @param kwargs: more L{subprocess.Popen} arguments (not C{preexec_fn}).
+    @return: the started process; its C{pid} is the daemon's.
+    @raise OSError: if the program cannot be started.
+    """
+    if "preexec_fn" in kwargs:
+        raise TypeError("spawnDaemon sets preexec_fn itself")
+    return _spawner.popen(argv, kwargs)

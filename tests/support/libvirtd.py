@@ -19,6 +19,7 @@ from tests.support._util import (
     logTail,
     removeTree,
     shortTempDir,
+    spawnDaemon,
     waitFor,
 )
 
@@ -63,7 +64,11 @@ class RealLibvirtd:
     @ivar configFile: the generated C{libvirtd.conf}.
     @ivar logFile: libvirtd's log (warnings and errors).
     @ivar outputFile: libvirtd's stdout and stderr.
-    @ivar process: the L{subprocess.Popen}, once started.
+    @ivar process: the L{subprocess.Popen}, once started; its C{pid} is
+        libvirtd's own.
+
+    libvirtd gets SIGTERM if the process that started it dies without
+    stopping it (see L{tests.support._util.spawnDaemon}).
     """
 
     startTimeout = 30.0
@@ -294,7 +299,10 @@ class RealLibvirtd:
         if self.tcp or self.tls:
             argv.insert(1, "--listen")
         with open(self.outputFile, "ab") as out:
-            self.process = subprocess.Popen(
+            # spawnDaemon: libvirtd dies with this process even when it is
+            # SIGKILLed and never runs its cleanups. argv[0] is libvirtd
+            # itself (no wrapper), so the signal reaches the real daemon.
+            self.process = spawnDaemon(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -10,7 +10,14 @@ import subprocess
 from typing import Any
 from urllib.parse import quote
 
-from tests.support._util import freePort, logTail, removeTree, shortTempDir, waitFor
+from tests.support._util import (
+    freePort,
+    logTail,
+    removeTree,
+    shortTempDir,
+    spawnDaemon,
+    waitFor,
+)
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
@@ -59,6 +66,9 @@ class PrivateSshd:
     @ivar configFile: the generated C{sshd_config}.
     @ivar logFile: sshd's log (C{-e}: stderr).
     @ivar process: the L{subprocess.Popen}, once started.
+
+    sshd gets SIGTERM if the process that started it dies without stopping
+    it (see L{tests.support._util.spawnDaemon}).
     """
 
     startTimeout = 15.0
@@ -117,7 +127,9 @@ class PrivateSshd:
         for attempt in range(3):
             self._writeFiles()
             with open(self.logFile, "ab") as log:
-                self.process = subprocess.Popen(
+                # spawnDaemon: sshd (-D: no daemonising fork) dies with this
+                # process even when it is SIGKILLed.
+                self.process = spawnDaemon(
                     [SSHD, "-D", "-e", "-f", self.configFile],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
