@@ -208,6 +208,16 @@ class DispatchTests(SynchronousTestCase):
             self.assertEqual((e.code, e.domain, e.message, e.level),
                              (39, 7, f"unknown procedure: {proc}", 2))
 
+    def test_undecodableBeforeOpen(self) -> None:
+        """
+        As in libvirtd, undecodable arguments are reported before the
+        missing hypervisor connection is.
+        """
+        self.send(23, b"\0\0\0\5tes")
+        _, e = self.error()
+        self.assertEqual((e.code, e.domain, e.message),
+                         (39, 7, "Unable to decode message payload"))
+
     def test_unimplementedProcedure(self) -> None:
         self.openConnection()
         self.replies()
@@ -217,11 +227,16 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual(e.message, f"unknown procedure: {setVcpus.number}")
 
     def test_undecodable(self) -> None:
+        """
+        Arguments that do not decode get libvirt's "Unable to decode"
+        error; on an open connection the worker finds out.
+        """
         self.openConnection()
         self.replies()
         for payload in (b"", b"\0\0\0\5tes", xdr.String().pack("test") + b"x",
                         b"\xff\xff\xff\xff"):
             self.send(23, payload)
+            self.reactor.pumpUntil(lambda: self.session.inFlight == 0)
             _, e = self.error()
             self.assertEqual((e.code, e.domain, e.message),
                              (39, 7, "Unable to decode message payload"))

@@ -68,6 +68,9 @@ class ServerConfig:
         (empty = any local URI).
     @ivar workers: threads for ordinary calls (libvirtd C{max_workers}).
     @ivar prioWorkers: extra threads for C{@priority high} calls.
+    @ivar awakeWorkers: ordinary-call threads woken at once (more only
+        when those stall; see L{virtd.server.pool.WorkerPool}); C{None}
+        for all of C{workers}.
     @ivar maxClients: concurrent clients before accepting pauses.
     @ivar maxClientRequests: in-flight calls per client before its socket
         is no longer read.
@@ -103,6 +106,7 @@ class ServerConfig:
     allowURIs: list[str] = field(default_factory=list)
     workers: int = 20
     prioWorkers: int = 5
+    awakeWorkers: int | None = 2
     maxClients: int = 5000
     maxClientRequests: int = 5
     keepaliveInterval: float = 5

@@ -4,8 +4,11 @@ checks libvirtd makes before running a call (wire facts 1.9, 7.4), and the
 bounded worker pools the libvirt-python handlers run in (DESIGN decision 5).
 
 The hot path, per call: one dict lookup, one decode, one queue put; the
-handler and the encoding of its result run in a worker thread; one
-C{callFromThread} brings the encoded reply back to be written.
+handler, the encoding of its result and, on plain sockets, the sending of
+the reply run in a worker thread. Only a reply the worker could not send,
+an error, or a client waiting for a free request slot brings the reactor
+thread back with C{callFromThread}; otherwise the reactor settles the
+call's bookkeeping when it next catches up (L{Dispatcher.catchUp}).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from twisted.logger import Logger
 from virtd import xdr
 from virtd.errors import ERROR_NAMES, LibvirtError, printable
 from virtd.protocol import remote
-from virtd.protocol.message import VIR_NET_OK, Header
+from virtd.protocol.message import VIR_NET_OK, VIR_NET_REPLY, Header
+from virtd.rpc.directwrite import CARRIED, SENT
 from virtd.server import connectprocs
 from virtd.server.backend import IBackend, convertError
 from virtd.server.config import ServerConfig
@@ -72,6 +76,62 @@ def _runHandler(fn: Callable, session: ClientSession, args: Any,
             return _runHandler(fn, session, asCStrings(args), ret,
                                libvirtError, True)
         raise
+
+
+class _Undecodable:
+    """
+    A worker's answer for a call whose arguments did not decode.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decodeAndRun(fn: Callable, session: ClientSession, argsType: xdr.Type,
+                  payload: bytes, ret: xdr.Type, libvirtError: type | None
+                  ) -> bytes | LibvirtError | _Undecodable:
+    """
+    Worker thread: decode a call's arguments, then L{_runHandler}.
+    """
+    try:
+        args = argsType.decode(payload)
+    except xdr.XDRError as e:
+        return _Undecodable(e.reason)
+    return _runHandler(fn, session, args, ret, libvirtError)
+
+
+def _replyFromThread(fn: Callable, session: ClientSession, argsType: xdr.Type,
+                     payload: bytes, ret: xdr.Type, libvirtError: type | None,
+                     send: Callable, encode: Callable, header: Header) -> Any:
+    """
+    Worker thread: L{_decodeAndRun}, then send a successful reply at once
+    with C{send} (a L{SharedSender}'s C{sendFromThread}).
+
+    @return: L{SENT} or L{CARRIED} when the reply went (wholly or in part)
+        to the kernel, else what L{_decodeAndRun} returned.
+    """
+    result = _decodeAndRun(fn, session, argsType, payload, ret, libvirtError)
+    if result.__class__ is bytes:
+        outcome = send(encode((header.prog, header.vers, header.proc,
+                               VIR_NET_REPLY, header.serial, VIR_NET_OK),
+                              result))
+        if outcome is SENT or outcome is CARRIED:
+            return outcome
+    return result
+
+
+def _urgent(tag: tuple, ok: bool, result: Any) -> bool:
+    """
+    Worker thread: whether a completion must wake the reactor now. A reply
+    sent whole from the worker can wait for the next L{Dispatcher.catchUp}
+    unless its client is waiting for a request slot or gone.
+    """
+    if result is not SENT:
+        return True
+    session = tag[0]
+    return session.paused or session.lost
 
 
 def inlineSafe(uri: str | None) -> bool:
@@ -135,7 +195,8 @@ class Dispatcher:
         # Replies made by one batch of completions leave in one write per
         # client (see RPCPeer.holdWrites).
         self._holding: list = []
-        self.usePools(WorkerPool(reactor, "worker", config.workers),
+        self.usePools(WorkerPool(reactor, "worker", config.workers,
+                                 config.awakeWorkers),
                       WorkerPool(reactor, "prio", config.prioWorkers))
         self.sessions: set[ClientSession] = set()
         self.onClientCountChanged: Callable[[int], None] | None = None
@@ -167,6 +228,8 @@ class Dispatcher:
             self.onClientCountChanged(len(self.sessions))
 
     def sessionEnded(self, session: ClientSession) -> None:
+        # session.lost is set: its quiet completions may be pending.
+        self.catchUp()
         self.sessions.discard(session)
         if session.inFlight == 0:
             self.release(session)
@@ -220,13 +283,17 @@ class Dispatcher:
             return self._missing(session, header, proc, payload)
         if not session.authenticated and proc.name not in AUTH_PROCEDURES:
             return self.refuse(session, header, AUTH_REQUIRED, proc.name)
+        if (kind == _HANDLER and session.conn is not None
+                and not (session.readonly and proc.readonly != "yes")
+                and not (proc.priority and self.inlinePriority
+                         and self._neverBlocks(session.uri))):
+            # Nothing left to check here needs the arguments: the worker
+            # decodes them, which takes that off the reactor thread.
+            return self._submit(session, header, proc, fn, payload)
         try:
             args = proc.args.decode(payload)
         except xdr.XDRError as e:
-            log.info("cannot decode the arguments of {proc} from {identity}: "
-                     "{reason}", proc=proc.name, identity=session.identity,
-                     reason=e.reason)
-            return session.peer.sendError(header, UNDECODABLE)
+            return self._undecodable(session, header, proc, e.reason)
         if kind == _DAEMON:
             return fn(self, session, header, args)
         if session.conn is None:
@@ -235,16 +302,62 @@ class Dispatcher:
             err = readonlyDenial(proc, args)
             if err is not None:
                 return self.refuse(session, header, err, proc.name)
+        if proc.priority and self.inlinePriority and \
+                self._neverBlocks(session.uri):
+            return self._runInline(session, header, proc, fn, args)
+        # A read-only client's permitted call: decoded again in the worker
+        # (rare enough not to carry the decoded arguments over).
+        self._submit(session, header, proc, fn, payload)
+
+    def _submit(self, session: ClientSession, header: Header, proc: Any,
+                fn: Callable, payload: bytes) -> None:
+        """
+        Hand a call to a worker thread, which decodes its arguments, runs
+        its handler and, where it can, sends the reply.
+        """
         pool = self.normal
-        if proc.priority:
-            if self.inlinePriority and self._neverBlocks(session.uri):
-                return self._runInline(session, header, proc, fn, args)
-            if pool.busy >= pool.size:
-                pool = self.priority
+        if proc.priority and pool.busy >= pool.size:
+            pool = self.priority
+        shared = session.peer.sharedSender()
+        if shared is not None:
+            pool.submit(_replyFromThread,
+                        (fn, session, proc.args, payload, proc.ret,
+                         self._libvirtError, shared.sendFromThread,
+                         session.peer.encode, header),
+                        self._handlerDone, (session, header, proc))
+        else:
+            pool.submit(_decodeAndRun, (fn, session, proc.args, payload,
+                                        proc.ret, self._libvirtError),
+                        self._handlerDone, (session, header, proc))
+        self.callStarted(session)
+
+    def _undecodable(self, session: ClientSession, header: Header,
+                     proc: Any, reason: str) -> None:
+        log.info("cannot decode the arguments of {proc} from {identity}: "
+                 "{reason}", proc=proc.name, identity=session.identity,
+                 reason=reason)
+        session.peer.sendError(header, UNDECODABLE)
+
+    def callStarted(self, session: ClientSession) -> None:
+        """
+        Count a call against C{session}'s request slots (reactor thread).
+        """
         session.callStarted(self.limit)
-        pool.submit(_runHandler, (fn, session, args, proc.ret,
-                                  self._libvirtError),
-                    self._handlerDone, (session, header, proc))
+        if session.paused:
+            # Completions that saw the client not yet paused did not wake
+            # the reactor: take them now, or the client could wait on a
+            # slot that is already free.
+            self.catchUp()
+
+    def catchUp(self) -> None:
+        """
+        Settle the calls whose replies workers sent without waking the
+        reactor thread (see L{WorkerPool.urgent}). Called before anything
+        that reads what they change: incoming data, a client leaving, a
+        client pausing at its request limit, shutting down.
+        """
+        self.normal.catchUp()
+        self.priority.catchUp()
 
     def _neverBlocks(self, uri: str | None) -> bool:
         """
@@ -262,7 +375,7 @@ class Dispatcher:
         Carry out a call that cannot block right here on the reactor
         thread: no thread hand-off either way.
         """
-        session.callStarted(self.limit)
+        self.callStarted(session)
         try:
             result = _runHandler(fn, session, args, proc.ret,
                                  self._libvirtError)
@@ -298,6 +411,7 @@ class Dispatcher:
         """
         self.normal, self.priority = normal, priority
         normal.afterDelivery = priority.afterDelivery = self._flushReplies
+        normal.urgent = priority.urgent = _urgent
 
     def _flushReplies(self) -> None:
         holding, self._holding = self._holding, []
@@ -316,6 +430,12 @@ class Dispatcher:
         if not session.lost:
             if ok and result.__class__ is bytes:
                 session.peer.sendReply(header, result)
+            elif result is SENT:
+                pass
+            elif result is CARRIED:
+                session.peer.flushCarried()
+            elif result.__class__ is _Undecodable:
+                self._undecodable(session, header, proc, result.reason)
             elif ok:
                 self.logError(session, proc.name, result)
                 session.peer.sendError(header, result)
@@ -343,7 +463,7 @@ class Dispatcher:
         pool = self.normal
         if priority and pool.busy >= pool.size:
             pool = self.priority
-        session.callStarted(self.limit)
+        self.callStarted(session)
         pool.submit(fn, args, self._jobDone, (session, header, done))
 
     def runJobInline(self, session: ClientSession, header: Header,
@@ -355,7 +475,7 @@ class Dispatcher:
         job on a hypervisor connection that cannot block (see
         L{inlineSafe}); the caller checks that it qualifies.
         """
-        session.callStarted(self.limit)
+        self.callStarted(session)
         try:
             result = fn(*args)
         except Exception as e:
@@ -411,6 +531,7 @@ class Dispatcher:
         def check() -> None:
             # Wait for the clients to be gone (their hypervisor connections
             # are then being closed in the pools) and the pools to be idle.
+            self.catchUp()
             busy = self.normal.busy + self.priority.busy
             if (busy or self.sessions) and self.reactor.seconds() < deadline:
                 self.reactor.callLater(0.02, check)

@@ -123,6 +123,13 @@ class Options(usage.Options):
          "Extra worker threads that run only high-priority calls (lookups, "
          "lists, open/close) when the normal workers are all busy "
          "(libvirtd: prio_workers).", _count("prio-workers", 1)],
+        ["awake-workers", None, 2,
+         "Worker threads woken for calls at once; further calls wait for "
+         "one of them to finish, and one more thread is woken whenever they "
+         "all make no progress for 2 ms (a slow hypervisor call), up to "
+         "--workers. Only one thread runs Python at a time, so waking more "
+         "for quick calls only adds thread hand-offs (see "
+         "docs/benchmarks.rst).", _count("awake-workers", 1)],
         ["max-clients", None, 5000,
          "Concurrent clients; at the limit the daemon stops accepting until "
          "one leaves (libvirtd: max_clients).", _count("max-clients", 1)],
@@ -248,6 +255,7 @@ class Options(usage.Options):
             allowURIs=list(self["allow-uri"]),
             workers=self["workers"],
             prioWorkers=self["prio-workers"],
+            awakeWorkers=self["awake-workers"],
             maxClients=self["max-clients"],
             maxClientRequests=self["max-client-requests"],
             keepaliveInterval=self["keepalive-interval"],

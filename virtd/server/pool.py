@@ -4,11 +4,21 @@ A small bounded pool of worker threads for blocking libvirt-python calls.
 Why not L{twisted.python.threadpool.ThreadPool}: its threads are not daemon
 threads and C{stop()} joins them, so one hung hypervisor call would keep the
 daemon from exiting; and its per-call bookkeeping (context propagation,
-work-team accounting) costs more than the calls we run. Here a job is one
-tuple on a L{queue.SimpleQueue}; its result goes on a deque, and the
-reactor thread is woken with C{callFromThread} only when no wake-up is
-pending already: under load one wake-up (one pipe write, one reactor
-iteration) delivers many completions.
+work-team accounting) costs more than the calls we run.
+
+Why not one shared L{queue.SimpleQueue} either: with several idle threads
+blocked on it, every job wakes one thread for the job and, when that thread
+takes it, a second one for nothing, which then fights the first for the GIL.
+Here each idle thread sleeps on its own lock, on a stack: a job wakes exactly
+one thread, the one that ran last (its stack and caches are warm), and a
+thread that finishes a job takes the next waiting one without sleeping.
+A job's result goes on a deque, and the reactor thread is woken with
+C{callFromThread} only when no wake-up is pending already: under load one
+wake-up (one pipe write, one reactor iteration) delivers many completions.
+
+A completion with nothing left to say to anyone (its reply was sent from
+the worker) need not wake the reactor at all: L{WorkerPool.urgent} decides,
+and the reactor takes such completions at its next L{WorkerPool.catchUp}.
 """
 
 from __future__ import annotations
@@ -16,14 +26,27 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from queue import SimpleQueue
 from typing import Any
 
 from twisted.logger import Logger
 
 __all__ = ["WorkerPool"]
 
-_STOP = None
+_STOP = ("stop",)
+
+
+class _Sleeper:
+    """
+    An idle worker thread's wake-up: it sleeps acquiring C{wake} (held
+    while it sleeps); whoever gives it C{job} releases C{wake}.
+    """
+
+    __slots__ = ("wake", "job")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.job: tuple | None = None
 
 
 class WorkerPool:
@@ -39,19 +62,44 @@ class WorkerPool:
 
     log = Logger()
 
-    def __init__(self, reactor: Any, name: str, size: int) -> None:
+    #: Seconds the backlog may make no progress before one more thread is
+    #: woken for it (see C{awake}).
+    stallTime = 0.002
+
+    def __init__(self, reactor: Any, name: str, size: int,
+                 awake: int | None = None) -> None:
         """
         @param reactor: the reactor results are delivered to.
         @param name: a name for the threads (shown in debuggers and logs).
         @param size: the maximum number of threads, at least 1.
+        @param awake: how many threads are woken for jobs at once (default
+            C{size}). Beyond that, jobs wait in the backlog for a running
+            thread to finish, which costs no wake-up; but when the backlog
+            makes no progress for L{stallTime} seconds (every running
+            thread waits on a slow call), one more thread is woken, up to
+            C{size}. In CPython only one thread runs Python at a time, so
+            waking more threads for quick calls only adds GIL hand-offs.
         """
         if size < 1:
             raise ValueError(f"the {name} pool needs at least one thread")
         self._reactor = reactor
         self.name = name
         self.size = size
+        self.awake = size if awake is None else max(1, min(awake, size))
         self.busy = 0
-        self._queue: SimpleQueue = SimpleQueue()
+        # Threads running or about to run jobs (not sleeping), jobs taken
+        # from the backlog so far, and the stall check: all under _mutex
+        # except the timer, which is reactor-only.
+        self._running = 0
+        self._taken = 0
+        self._stallCall: Any = None
+        self._takenAtCheck = 0
+        # Jobs no thread was free for, oldest first, and the idle threads
+        # (their wake-up locks, held while they sleep), last idle on top;
+        # both only under _mutex.
+        self._mutex = threading.Lock()
+        self._backlog: deque = deque()
+        self._idle: list[_Sleeper] = []
         # Completed jobs, (done, tag, ok, result), appended by workers and
         # taken by _deliver on the reactor thread.
         self._results: deque = deque()
@@ -59,6 +107,10 @@ class WorkerPool:
         #: Called on the reactor thread after each batch of completions
         #: (e.g. to write the replies they made in one go), or C{None}.
         self.afterDelivery: Callable[[], None] | None = None
+        #: Called in the worker thread as C{urgent(tag, ok, result)} after
+        #: a job: false lets the completion wait for the reactor's next
+        #: L{catchUp} instead of waking it. C{None}: always wake.
+        self.urgent: Callable[[Any, bool, Any], bool] | None = None
         self._threads: list[threading.Thread] = []
         self._stopped = False
 
@@ -73,9 +125,61 @@ class WorkerPool:
             call on the hot path).
         """
         self.busy += 1
-        if self.busy > len(self._threads) and len(self._threads) < self.size:
+        self._hand((fn, args, done, tag))
+
+    def _hand(self, job: tuple | None, force: bool = False) -> None:
+        # Reactor thread: to an idle thread, else a new one, else the
+        # backlog (the first running thread to finish takes it).
+        spawn = False
+        with self._mutex:
+            sleeper = None
+            if force or self._running < self.awake:
+                if self._idle:
+                    sleeper = self._idle.pop()
+                    self._running += 1
+                elif len(self._threads) < self.size and not self._stopped:
+                    spawn = True
+                    self._running += 1
+            if sleeper is None:
+                self._backlog.append(job)
+        if sleeper is not None:
+            sleeper.job = job
+            sleeper.wake.release()
+        elif spawn:
             self._spawn()
-        self._queue.put((fn, args, done, tag))
+        elif self._stallCall is None and not self._stopped:
+            self._takenAtCheck = self._taken
+            self._stallCall = self._reactor.callLater(self.stallTime,
+                                                      self._checkStall)
+
+    def _checkStall(self) -> None:
+        """
+        Reactor thread: wake one more thread when the backlog made no
+        progress since the last check (the running threads are stuck in
+        slow calls); check again while anything waits.
+        """
+        self._stallCall = None
+        sleeper = job = None
+        spawn = False
+        with self._mutex:
+            if not self._backlog or self._stopped:
+                return
+            if self._taken == self._takenAtCheck:
+                if self._idle:
+                    sleeper = self._idle.pop()
+                    job = self._backlog.popleft()
+                    self._running += 1
+                elif len(self._threads) < self.size:
+                    spawn = True
+                    self._running += 1
+            self._takenAtCheck = self._taken
+        if sleeper is not None:
+            sleeper.job = job
+            sleeper.wake.release()
+        elif spawn:
+            self._spawn()
+        self._stallCall = self._reactor.callLater(self.stallTime,
+                                                  self._checkStall)
 
     @property
     def idle(self) -> bool:
@@ -111,23 +215,52 @@ class WorkerPool:
         if after is not None:
             after()
 
+    def catchUp(self) -> None:
+        """
+        Reactor thread: deliver the completions that did not wake it (see
+        L{urgent}) now. Whoever reads state those completions change
+        (C{busy}, a client's calls in flight) calls this first.
+        """
+        if self._results:
+            self._deliver()
+
     def _work(self) -> None:
-        get = self._queue.get
+        me = _Sleeper()
+        mutex = self._mutex
+        backlog = self._backlog
+        idle = self._idle
         append = self._results.append
         callFromThread = self._reactor.callFromThread
         deliver = self._deliver
+        job = None
         while True:
-            job = get()
+            if job is None:
+                with mutex:
+                    if backlog:
+                        job = backlog.popleft()
+                        self._taken += 1
+                    else:
+                        idle.append(me)
+                        self._running -= 1
+                if job is None:
+                    me.wake.acquire()
+                    job, me.job = me.job, None
             if job is _STOP:
                 return
             fn, args, done, tag = job
+            job = None
             try:
-                append((done, tag, True, fn(*args)))
+                ok, result = True, fn(*args)
             except BaseException as e:  # delivered to the caller, not lost
-                append((done, tag, False, e))
+                ok, result = False, e
+            # Appended before urgent() looks at anything: a reactor that
+            # changes what urgent() reads and then catches up sees it.
+            append((done, tag, ok, result))
             if not self._wakePending:
-                self._wakePending = True
-                callFromThread(deliver)
+                urgent = self.urgent
+                if urgent is None or urgent(tag, ok, result):
+                    self._wakePending = True
+                    callFromThread(deliver)
 
     def stop(self, timeout: float = 0.0) -> list[str]:
         """
@@ -141,8 +274,11 @@ class WorkerPool:
         """
         if not self._stopped:
             self._stopped = True
-            for _ in self._threads:
-                self._queue.put(_STOP)
+            for _ in range(len(self._threads)):
+                self._hand(_STOP, force=True)
+            if self._stallCall is not None and self._stallCall.active():
+                self._stallCall.cancel()
+            self._stallCall = None
         if timeout > 0:
             import time
 

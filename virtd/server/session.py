@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from virtd.rpc.directwrite import SharedSender
 from virtd.rpc.peer import RPCPeer
 from virtd.server.limits import ClientLimits
 
@@ -205,6 +206,51 @@ class ServerPeer(RPCPeer):
     """
 
     session: ClientSession | None = None
+    _shared: SharedSender | None = None
+
+    @property
+    def encode(self) -> Any:
+        """
+        C{encode(header, payload) -> bytes} for this connection's framing;
+        safe to call from any thread.
+        """
+        return self._encode
+
+    def sharedSender(self) -> SharedSender | None:
+        """
+        The L{SharedSender} worker threads may send replies with, or
+        C{None} where they may not (TLS and other transports Twisted must
+        write itself, a connection that is closing).
+        """
+        shared = self._shared
+        if shared is None:
+            if not self._direct:
+                return None
+            shared = self._shared = SharedSender(self.transport)
+        return shared if shared.prepare() else None
+
+    def _send(self, data: bytes) -> None:
+        shared = self._shared
+        if shared is not None:
+            shared.send(data)
+        else:
+            super()._send(data)
+
+    def flushCarried(self) -> None:
+        """
+        Write what a worker thread could not send of its reply.
+        """
+        shared = self._shared
+        if shared is not None and self.session is not None:
+            self.session.limits.wrote(shared.flush())
+
+    def dataReceived(self, data: bytes) -> None:
+        session = self.session
+        if session is not None:
+            # Settle calls answered from worker threads first: a slot they
+            # freed must count before these frames are let in.
+            session.dispatcher.catchUp()
+        super().dataReceived(data)
 
     def sendMessage(self, header: tuple, payload: bytes = b"") -> None:
         super().sendMessage(header, payload)
@@ -219,6 +265,8 @@ class ServerPeer(RPCPeer):
             self.session.connectionMade()
 
     def connectionLost(self, reason: Failure) -> None:
+        if self._shared is not None:
+            self._shared.close()
         try:
             super().connectionLost(reason)
         finally:

@@ -132,8 +132,9 @@ class Loopback:
 class InlineWorkerPool:
     """
     A stand-in for L{virtd.server.pool.WorkerPool} with the same interface
-    (C{submit}, C{busy}, C{size}, C{idle}, C{stop}) that runs jobs on the
-    caller's thread when its L{Pump} runs, instead of in worker threads.
+    (C{submit}, C{busy}, C{size}, C{idle}, C{catchUp}, C{stop}) that runs
+    jobs on the caller's thread when its L{Pump} runs, instead of in worker
+    threads.
 
     Jobs are queued by C{submit} and run in submission order by
     L{runPending}, so a job never runs inside the dispatcher call that
@@ -150,6 +151,9 @@ class InlineWorkerPool:
         #: Called after each batch of deliveries, as by the real pool (the
         #: dispatcher flushes the replies it held for the batch).
         self.afterDelivery: Callable[[], None] | None = None
+        #: Accepted for the real pool's interface; every completion here is
+        #: delivered when the job runs.
+        self.urgent: Callable[[Any, bool, Any], bool] | None = None
 
     def submit(self, fn: Callable, args: tuple,
                done: Callable[[Any, bool, Any], None], tag: Any = None) -> None:
@@ -164,6 +168,11 @@ class InlineWorkerPool:
     @property
     def idle(self) -> bool:
         return self.busy < self.size
+
+    def catchUp(self) -> None:
+        """
+        Nothing waits: L{runPending} delivers every completion as it runs.
+        """
 
     def runPending(self) -> int:
         """
