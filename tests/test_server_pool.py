@@ -5,6 +5,7 @@ the stall check and a queue standing in for the reactor thread.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -12,7 +13,7 @@ import time
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from virtd.server.pool import WorkerPool
+from virtd.server.pool import WorkerPool, nothingReadyCheck
 
 
 class ThreadReactor(Clock):
@@ -181,3 +182,42 @@ class WorkerPoolTests(SynchronousTestCase):
         self.assertEqual(pool.stop(5), [])
         self.waitResults(2)
         self.assertEqual(len(self.results), 2)
+
+
+class NothingReadyTests(SynchronousTestCase):
+    """
+    L{nothingReadyCheck} asks the reactor's epoll object, without consuming
+    anything.
+    """
+
+    def test_epoll(self) -> None:
+        from twisted.internet.abstract import FileDescriptor
+        from twisted.internet.epollreactor import EPollReactor
+
+        reactor = EPollReactor()
+        self.addCleanup(reactor._poller.close)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+
+        class Reader(FileDescriptor):
+            def fileno(self) -> int:
+                return r
+
+            def doRead(self) -> None:
+                pass
+
+        reader = Reader(reactor)
+        reactor.addReader(reader)
+        self.addCleanup(reactor.removeReader, reader)
+        nothingReady = nothingReadyCheck(reactor)
+        self.assertTrue(nothingReady())
+        os.write(w, b"x")
+        self.assertFalse(nothingReady())
+        # Level-triggered: still ready until read.
+        self.assertFalse(nothingReady())
+        os.read(r, 1)
+        self.assertTrue(nothingReady())
+
+    def test_otherReactors(self) -> None:
+        self.assertIsNone(nothingReadyCheck(Clock()))

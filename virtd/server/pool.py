@@ -19,13 +19,21 @@ wake-up (one pipe write, one reactor iteration) delivers many completions.
 A completion with nothing left to say to anyone (its reply was sent from
 the worker) need not wake the reactor at all: L{WorkerPool.urgent} decides,
 and the reactor takes such completions at its next L{WorkerPool.catchUp}.
+
+A worker woken for the only call in flight, while no descriptor of the
+reactor is ready, gets the GIL at once (C{time.sleep(0)} on the reactor
+thread) instead of after the rest of the reactor's loop iteration: on one
+client's sequential calls that is a tenth of the round trip. Under load
+something else is ready or in flight, and the reactor keeps the GIL.
 """
 
 from __future__ import annotations
 
+import select
 import threading
 from collections import deque
 from collections.abc import Callable
+from time import sleep
 from typing import Any
 
 from twisted.logger import Logger
@@ -33,6 +41,27 @@ from twisted.logger import Logger
 __all__ = ["WorkerPool"]
 
 _STOP = ("stop",)
+
+
+def nothingReadyCheck(reactor: Any) -> Callable[[], bool] | None:
+    """
+    A function telling whether no descriptor of C{reactor} is ready, by a
+    zero-timeout poll of its epoll object (level-triggered, so asking
+    consumes nothing); C{None} for reactors without one.
+    """
+    epoll = getattr(select, "epoll", None)
+    poller = getattr(reactor, "_poller", None)
+    if epoll is None or not isinstance(poller, epoll):
+        return None
+    poll = poller.poll
+
+    def nothingReady() -> bool:
+        try:
+            return not poll(0, 1)
+        except OSError:
+            return False
+
+    return nothingReady
 
 
 class _Sleeper:
@@ -113,6 +142,7 @@ class WorkerPool:
         self.urgent: Callable[[Any, bool, Any], bool] | None = None
         self._threads: list[threading.Thread] = []
         self._stopped = False
+        self._nothingReady = nothingReadyCheck(reactor)
 
     def submit(self, fn: Callable, args: tuple,
                done: Callable[[Any, bool, Any], None], tag: Any = None) -> None:
@@ -145,6 +175,13 @@ class WorkerPool:
         if sleeper is not None:
             sleeper.job = job
             sleeper.wake.release()
+            if self.busy == 1 and self._nothingReady is not None and \
+                    self._nothingReady():
+                # The only call in flight and nothing else ready: the
+                # reactor thread would only finish its loop iteration and
+                # sleep, with the woken worker waiting for the GIL until
+                # then. Hand the GIL over now.
+                sleep(0)
         elif spawn:
             self._spawn()
         elif self._stallCall is None and not self._stopped:
