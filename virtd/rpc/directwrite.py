@@ -100,6 +100,8 @@ class SharedSender:
         holds).
     """
 
+    __slots__ = ("transport", "_lock", "_sock", "_closed", "_carry")
+
     def __init__(self, transport: Any) -> None:
         self.transport = transport
         self._lock = threading.Lock()

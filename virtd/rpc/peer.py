@@ -507,6 +507,14 @@ class RPCPeer(Protocol):
         # (64 KiB) is held meanwhile.
         self._paused = True
 
+    @property
+    def readingStopped(self) -> bool:
+        """
+        Whether the transport itself is paused (L{pauseReading} was called
+        and bytes arrived since): only L{resumeReading} reads again.
+        """
+        return self._transportPaused
+
     def _stopTransport(self) -> None:
         if not self._transportPaused and self.connected and \
                 not self._closing:

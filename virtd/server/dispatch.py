@@ -126,12 +126,15 @@ def _urgent(tag: tuple, ok: bool, result: Any) -> bool:
     """
     Worker thread: whether a completion must wake the reactor now. A reply
     sent whole from the worker can wait for the next L{Dispatcher.catchUp}
-    unless its client is waiting for a request slot or gone.
+    unless its client is gone, or its socket is no longer read because it
+    is at its request limit: then nothing else would wake the reactor for
+    it. (A client merely at its limit is caught up with as soon as it
+    sends more, see L{virtd.server.session.ServerPeer}.)
     """
     if result is not SENT:
         return True
     session = tag[0]
-    return session.paused or session.lost
+    return session.lost or session.peer.readingStopped
 
 
 def inlineSafe(uri: str | None) -> bool:

@@ -20,11 +20,12 @@ A completion with nothing left to say to anyone (its reply was sent from
 the worker) need not wake the reactor at all: L{WorkerPool.urgent} decides,
 and the reactor takes such completions at its next L{WorkerPool.catchUp}.
 
-A worker woken for the only call in flight, while no descriptor of the
-reactor is ready, gets the GIL at once (C{time.sleep(0)} on the reactor
-thread) instead of after the rest of the reactor's loop iteration: on one
-client's sequential calls that is a tenth of the round trip. Under load
-something else is ready or in flight, and the reactor keeps the GIL.
+A worker woken for the only call in flight, on a quiet daemon (no call
+for L{WorkerPool.quietTime} before it) with no descriptor of the reactor
+ready, gets the GIL at once (C{time.sleep(0)} on the reactor thread)
+instead of after the rest of the reactor's loop iteration: on one client's
+sequential calls that is a tenth of the round trip. Under load the reactor
+has more to do at once and keeps the GIL.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import select
 import threading
 from collections import deque
 from collections.abc import Callable
-from time import sleep
+from time import monotonic, sleep
 from typing import Any
 
 from twisted.logger import Logger
@@ -94,6 +95,9 @@ class WorkerPool:
     #: Seconds the backlog may make no progress before one more thread is
     #: woken for it (see C{awake}).
     stallTime = 0.002
+    #: Seconds without a call before which a daemon counts as quiet enough
+    #: to hand the GIL to a woken worker at once (see the module's text).
+    quietTime = 0.0001
 
     def __init__(self, reactor: Any, name: str, size: int,
                  awake: int | None = None) -> None:
@@ -143,6 +147,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._stopped = False
         self._nothingReady = nothingReadyCheck(reactor)
+        self._lastSubmit = 0.0
+        self._quietBefore = 0.0
 
     def submit(self, fn: Callable, args: tuple,
                done: Callable[[Any, bool, Any], None], tag: Any = None) -> None:
@@ -155,6 +161,8 @@ class WorkerPool:
             call on the hot path).
         """
         self.busy += 1
+        now = monotonic()
+        self._quietBefore, self._lastSubmit = now - self._lastSubmit, now
         self._hand((fn, args, done, tag))
 
     def _hand(self, job: tuple | None, force: bool = False) -> None:
@@ -175,12 +183,13 @@ class WorkerPool:
         if sleeper is not None:
             sleeper.job = job
             sleeper.wake.release()
-            if self.busy == 1 and self._nothingReady is not None and \
-                    self._nothingReady():
-                # The only call in flight and nothing else ready: the
-                # reactor thread would only finish its loop iteration and
-                # sleep, with the woken worker waiting for the GIL until
-                # then. Hand the GIL over now.
+            if (self.busy == 1 and self._quietBefore > self.quietTime
+                    and self._nothingReady is not None
+                    and self._nothingReady()):
+                # The only call in flight, on a quiet daemon, and nothing
+                # else ready: the reactor thread would only finish its loop
+                # iteration and sleep, with the woken worker waiting for
+                # the GIL until then. Hand the GIL over now.
                 sleep(0)
         elif spawn:
             self._spawn()

@@ -252,6 +252,14 @@ class ServerPeer(RPCPeer):
             session.dispatcher.catchUp()
         super().dataReceived(data)
 
+    def _stopTransport(self) -> None:
+        super()._stopTransport()
+        session = self.session
+        if self._transportPaused and session is not None:
+            # Completions that saw reading not yet stopped did not wake
+            # the reactor, and no incoming data will now: take them here.
+            session.dispatcher.catchUp()
+
     def sendMessage(self, header: tuple, payload: bytes = b"") -> None:
         super().sendMessage(header, payload)
         session = self.session
