@@ -6,9 +6,10 @@ bounded worker pools the libvirt-python handlers run in (DESIGN decision 5).
 The hot path, per call: one dict lookup, one decode, one queue put; the
 handler, the encoding of its result and, on plain sockets, the sending of
 the reply run in a worker thread. Only a reply the worker could not send,
-an error, or a client waiting for a free request slot brings the reactor
-thread back with C{callFromThread}; otherwise the reactor settles the
-call's bookkeeping when it next catches up (L{Dispatcher.catchUp}).
+an error, a client gone or one whose socket is no longer read (it is at
+its request limit) brings the reactor thread back with C{callFromThread};
+otherwise the reactor settles the call's bookkeeping when it next catches
+up (L{Dispatcher.catchUp}).
 """
 
 from __future__ import annotations
@@ -332,7 +333,7 @@ class Dispatcher:
             pool.submit(_decodeAndRun, (fn, session, proc.args, payload,
                                         proc.ret, self._libvirtError),
                         self._handlerDone, (session, header, proc))
-        self.callStarted(session)
+        session.callStarted(self.limit)
 
     def _undecodable(self, session: ClientSession, header: Header,
                      proc: Any, reason: str) -> None:
@@ -341,23 +342,12 @@ class Dispatcher:
                  reason=reason)
         session.peer.sendError(header, UNDECODABLE)
 
-    def callStarted(self, session: ClientSession) -> None:
-        """
-        Count a call against C{session}'s request slots (reactor thread).
-        """
-        session.callStarted(self.limit)
-        if session.paused:
-            # Completions that saw the client not yet paused did not wake
-            # the reactor: take them now, or the client could wait on a
-            # slot that is already free.
-            self.catchUp()
-
     def catchUp(self) -> None:
         """
         Settle the calls whose replies workers sent without waking the
         reactor thread (see L{WorkerPool.urgent}). Called before anything
         that reads what they change: incoming data, a client leaving, a
-        client pausing at its request limit, shutting down.
+        client's socket no longer being read, shutting down.
         """
         self.normal.catchUp()
         self.priority.catchUp()
@@ -378,7 +368,7 @@ class Dispatcher:
         Carry out a call that cannot block right here on the reactor
         thread: no thread hand-off either way.
         """
-        self.callStarted(session)
+        session.callStarted(self.limit)
         try:
             result = _runHandler(fn, session, args, proc.ret,
                                  self._libvirtError)
@@ -466,7 +456,7 @@ class Dispatcher:
         pool = self.normal
         if priority and pool.busy >= pool.size:
             pool = self.priority
-        self.callStarted(session)
+        session.callStarted(self.limit)
         pool.submit(fn, args, self._jobDone, (session, header, done))
 
     def runJobInline(self, session: ClientSession, header: Header,
@@ -478,7 +468,7 @@ class Dispatcher:
         job on a hypervisor connection that cannot block (see
         L{inlineSafe}); the caller checks that it qualifies.
         """
-        self.callStarted(session)
+        session.callStarted(self.limit)
         try:
             result = fn(*args)
         except Exception as e:
