@@ -399,7 +399,8 @@ class Dispatcher:
     def usePools(self, normal: Any, priority: Any) -> None:
         """
         Run calls in these pools (anything with L{WorkerPool}'s C{submit},
-        C{busy}, C{size}, C{idle}, C{stop} and C{afterDelivery}); the seam
+        C{busy}, C{size}, C{idle}, C{catchUp}, C{stop}, C{afterDelivery}
+        and C{urgent}); the seam
         L{virtd.testing} uses to run handlers without threads.
         """
         self.normal, self.priority = normal, priority
