@@ -230,7 +230,9 @@ class WorkerPool:
     @property
     def idle(self) -> bool:
         """
-        Whether a submitted job would start at once.
+        Whether fewer jobs are in flight than the pool has threads at most
+        (a job submitted now need not wait for one to finish, though it may
+        wait for the stall check when C{awake} threads are running).
         """
         return self.busy < self.size
 
