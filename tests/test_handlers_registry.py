@@ -111,32 +111,44 @@ class EveryHandlerTests(SynchronousTestCase):
         problems = []
         for name in sorted(HANDLERS):
             conn = openTestDriver(None)
-            objects = handles(conn)
-            proc = BY_NAME[name]
-            kw = {}
-            for field, _ in getattr(proc.args, "fields", ()):
-                if field in objects:
-                    kw[field] = objects[field]
-                elif field in ("snapshot",):
-                    kw[field] = objects["snap"]
-                elif field in ("network",):
-                    kw[field] = objects["net"]
-                elif field in ("clonevol",):
-                    kw[field] = objects["vol"]
-                elif field == "name" and name.startswith("NODE_DEVICE"):
-                    kw[field] = objects["dev"]
-                elif field in ("nparams", "maxnames", "maxids", "maxuuids",
-                               "maxinfo", "ncpumaps", "maxStats",
-                               "maxerrors", "need_results", "maxcells"):
-                    kw[field] = 1
-                elif field == "maplen":
-                    kw[field] = 1
             try:
-                invoke(conn, name, **kw)
-            except (libvirt.libvirtError, LibvirtError):
-                pass
-            except Exception as e:  # noqa: BLE001 - collect them all
-                problems.append("%s: %s: %s" % (name, type(e).__name__, e))
-            conn.close()
+                self.tryHandler(conn, name, problems)
+            finally:
+                # Even when handles() fails: an open connection keeps the
+                # driver's state for every later test in this process.
+                conn.close()
         self.maxDiff = None
         self.assertEqual(problems, [])
+
+    def tryHandler(self, conn: libvirt.virConnect, name: str,
+                   problems: list[str]) -> None:
+        """
+        Run handler C{name} once on C{conn}; note a Python error in
+        C{problems}.
+        """
+        objects = handles(conn)
+        proc = BY_NAME[name]
+        kw = {}
+        for field, _ in getattr(proc.args, "fields", ()):
+            if field in objects:
+                kw[field] = objects[field]
+            elif field in ("snapshot",):
+                kw[field] = objects["snap"]
+            elif field in ("network",):
+                kw[field] = objects["net"]
+            elif field in ("clonevol",):
+                kw[field] = objects["vol"]
+            elif field == "name" and name.startswith("NODE_DEVICE"):
+                kw[field] = objects["dev"]
+            elif field in ("nparams", "maxnames", "maxids", "maxuuids",
+                           "maxinfo", "ncpumaps", "maxStats",
+                           "maxerrors", "need_results", "maxcells"):
+                kw[field] = 1
+            elif field == "maplen":
+                kw[field] = 1
+        try:
+            invoke(conn, name, **kw)
+        except (libvirt.libvirtError, LibvirtError):
+            pass
+        except Exception as e:  # noqa: BLE001 - collect them all
+            problems.append("%s: %s: %s" % (name, type(e).__name__, e))
