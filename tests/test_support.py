@@ -58,6 +58,21 @@ class HelperTests(SynchronousTestCase):
             s.listen()
             self.assertTrue(isListeningTCP(port))
 
+    def test_isListeningTCPOwner(self) -> None:
+        """
+        With a pid, only that process's listening socket counts: another
+        process listening on the port does not make our daemon ready.
+        """
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            self.assertTrue(isListeningTCP(port, os.getpid()))
+            child = subprocess.Popen(["sleep", "30"])
+            self.addCleanup(child.wait)
+            self.addCleanup(child.kill)
+            self.assertFalse(isListeningTCP(port, child.pid))
+
     def test_shortTempDir(self) -> None:
         """
         The directory is new, private and short enough for sockets.

@@ -103,25 +103,45 @@ def canConnectTCP(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def isListeningTCP(port: int) -> bool:
+def isListeningTCP(port: int, pid: int | None = None) -> bool:
     """
     Whether some socket listens on TCP C{port}, found from the kernel's
     tables instead of by connecting (a probe connection makes a TLS server
     log a failed handshake).
 
     @param port: a TCP port.
-    @return: whether a listening socket has that local port.
+    @param pid: if given, the listening socket must be one of this
+        process's descriptors: under C{trial -j} another worker's server
+        may hold a port our daemon was meant to take, and a check that
+        anyone listens would send our clients to it.
+    @return: whether a listening socket (of C{pid}) has that local port.
     """
     wanted = f":{port:04X}"
+    inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    # fields[1] is local address:port in hex, fields[3] the state; 0A = LISTEN
+                    # fields[1] is local address:port in hex, fields[3] the
+                    # state (0A = LISTEN), fields[9] the socket's inode.
                     if fields[3] == "0A" and fields[1].endswith(wanted):
-                        return True
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    if pid is None or not inodes:
+        return bool(inodes)
+    wantedLinks = {f"socket:[{inode}]" for inode in inodes}
+    fdDir = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fdDir)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(os.path.join(fdDir, name)) in wantedLinks:
+                return True
         except OSError:
             continue
     return False

@@ -320,7 +320,9 @@ class RealLibvirtd:
     def _ready(self) -> bool:
         if not (canConnectUNIX(self.sock) and canConnectUNIX(self.sockRO)):
             return False
-        return all(isListeningTCP(p) for p in (self.tcpPort, self.tlsPort) if p)
+        pid = self.process.pid if self.process is not None else None
+        return all(isListeningTCP(p, pid)
+                   for p in (self.tcpPort, self.tlsPort) if p)
 
     def _waitReady(self) -> bool:
         return waitFor(self._ready, self.startTimeout, lambda: self.running)
