@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from tests.support._util import (
     freePort,
+    isListeningTCP,
     logTail,
     removeTree,
     shortTempDir,
@@ -137,7 +138,7 @@ class PrivateSshd:
                     cwd=self.directory,
                     start_new_session=True,
                 )
-            if waitFor(lambda: _bannerReady(self.port), self.startTimeout, self._alive):
+            if waitFor(self._ready, self.startTimeout, self._alive):
                 return
             self._terminate()
             if self._fixedPort or "in use" not in logTail(self.logFile) or attempt == 2:
@@ -148,6 +149,12 @@ class PrivateSshd:
             f"(exit status {self.process.returncode if self.process else None})\n"
             f"--- {self.logFile} ---\n{logTail(self.logFile)}"
         )
+
+    def _ready(self) -> bool:
+        # Our sshd's own socket, then its banner: under trial -j another
+        # worker's sshd may answer on a port that was free when picked.
+        pid = self.process.pid if self.process is not None else None
+        return isListeningTCP(self.port, pid) and _bannerReady(self.port)
 
     def stop(self) -> None:
         """
