@@ -95,41 +95,13 @@ class FakeBackend:
         return 0
 
 
-class DispatchTests(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.reactor = QueueReactor()
-        self.backend = FakeBackend()
-        self.gate = threading.Event()
-        self.gate.set()
-        self.seen: list = []
+class DispatcherHarness:
+    """
+    Helpers for tests that drive a L{Dispatcher} (C{self.dispatcher}, with
+    a L{QueueReactor} as C{self.reactor}) over string transports.
+    """
 
-        def getInfo(ctx, args):
-            self.gate.wait(5)
-            self.seen.append((ctx.session, args))
-            return (1, 8388608, 2097152, 2, 123)
-
-        def lookup(ctx, args):
-            if args.name != "test":
-                raise LibvirtError("Domain not found", 42, 12,
-                                   str1="Domain not found")
-            return (DOM,)
-
-        def broken(ctx, args):
-            raise RuntimeError("bug in a handler")
-
-        handlers = {"DOMAIN_GET_INFO": getInfo,
-                    "DOMAIN_LOOKUP_BY_NAME": lookup,
-                    "DOMAIN_DESTROY": lambda ctx, args: None,
-                    "DOMAIN_GET_XML_DESC": lambda ctx, args: ("<domain/>",),
-                    "CONNECT_GET_TYPE": broken}
-        self.config = ServerConfig(unix="/nonexistent", maxClientRequests=2,
-                                   workers=2, prioWorkers=1)
-        self.dispatcher = Dispatcher(self.reactor, self.config, self.backend,
-                                     handlers)
-        self.addCleanup(self.dispatcher.normal.stop)
-        self.addCleanup(self.dispatcher.priority.stop)
-        self.transport, self.session = self.connect(readonly=False)
-        self.serial = 0
+    serial = 0
 
     def connect(self, readonly: bool):
         peer = ServerPeer(self.reactor, isServer=True)
@@ -179,6 +151,42 @@ class DispatchTests(SynchronousTestCase):
                   session=session)
         if pump:
             self.reactor.pump()
+
+class DispatchTests(DispatcherHarness, SynchronousTestCase):
+    def setUp(self) -> None:
+        self.reactor = QueueReactor()
+        self.backend = FakeBackend()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.seen: list = []
+
+        def getInfo(ctx, args):
+            self.gate.wait(5)
+            self.seen.append((ctx.session, args))
+            return (1, 8388608, 2097152, 2, 123)
+
+        def lookup(ctx, args):
+            if args.name != "test":
+                raise LibvirtError("Domain not found", 42, 12,
+                                   str1="Domain not found")
+            return (DOM,)
+
+        def broken(ctx, args):
+            raise RuntimeError("bug in a handler")
+
+        handlers = {"DOMAIN_GET_INFO": getInfo,
+                    "DOMAIN_LOOKUP_BY_NAME": lookup,
+                    "DOMAIN_DESTROY": lambda ctx, args: None,
+                    "DOMAIN_GET_XML_DESC": lambda ctx, args: ("<domain/>",),
+                    "CONNECT_GET_TYPE": broken}
+        self.config = ServerConfig(unix="/nonexistent", maxClientRequests=2,
+                                   workers=2, prioWorkers=1)
+        self.dispatcher = Dispatcher(self.reactor, self.config, self.backend,
+                                     handlers)
+        self.addCleanup(self.dispatcher.normal.stop)
+        self.addCleanup(self.dispatcher.priority.stop)
+        self.transport, self.session = self.connect(readonly=False)
+        self.serial = 0
 
     # -- protocol errors, worded as libvirtd words them ----------------------
 

@@ -246,6 +246,8 @@ class Dispatcher:
         (on the reactor thread when it cannot block, see L{inlineSafe}).
         """
         conn, session.conn = session.conn, None
+        # Kept domain handles would hold the connection open in libvirt.
+        session.domains = None
         if conn is None:
             return
         if self.inlinePriority and self._neverBlocks(session.uri):

@@ -142,6 +142,9 @@ class ClientSession:
         self.started = time.monotonic()
         #: event registrations, for the event relay: callback id -> data
         self.events: dict[int, Any] = {}
+        #: domain handles kept for this connection, made on first use
+        #: (L{virtd.server.handlers.convert.domainOf})
+        self.domains: dict | None = None
         #: output cap and handshake deadline (L{virtd.server.limits}); the
         #: listener's factory sets the deadline
         self.limits = ClientLimits(self, dispatcher.reactor,

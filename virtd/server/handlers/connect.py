@@ -244,7 +244,7 @@ call("CONNECT_LIST_DEFINED_DOMAINS", "listDefinedDomains",
 @handler("CONNECT_GET_ALL_DOMAIN_STATS")
 def getAllDomainStats(ctx: Any, args: Any) -> tuple:
     if args.doms:
-        doms = [convert.domain(ctx.conn, d) for d in args.doms]
+        doms = [convert.domainOf(ctx, d) for d in args.doms]
         records = ctx.conn.domainListGetStats(doms, args.stats, args.flags)
     else:
         records = ctx.conn.getAllDomainStats(args.stats, args.flags)

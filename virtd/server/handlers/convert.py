@@ -134,6 +134,44 @@ def domain(conn: libvirt.virConnect, handle: Any) -> libvirt.virDomain:
                                     detail) from None
 
 
+#: Domain handles a session keeps at most (see L{domainOf}); past this it
+#: starts afresh, so a client walking many domains cannot grow it unbounded.
+DOMAIN_HANDLES_MAX = 1024
+
+_NO_CACHE: dict = {}
+
+
+def domainOf(ctx: Any, handle: Any) -> libvirt.virDomain:
+    """
+    L{domain} for a handler's C{ctx}, made once per session and wire handle
+    (name, UUID, id) when C{ctx} keeps C{domains} (a L{ClientSession} does).
+
+    libvirtd turns a wire handle into a C{virDomainPtr} without asking the
+    driver, which then finds the domain by UUID inside each call;
+    libvirt-python makes a C{virDomain} only by a lookup, a driver call.
+    The handle kept holds no hypervisor state: a domain undefined since gets
+    the driver's own "no domain with matching uuid" error from the call, as
+    from libvirtd. A C{virDomain} keeps its connection open in libvirt, so
+    the session drops its handles before closing it.
+
+    @type ctx: L{virtd.server.session.ClientSession}
+    """
+    cache = getattr(ctx, "domains", _NO_CACHE)
+    if cache is _NO_CACHE:
+        return domain(ctx.conn, handle)
+    if cache is None:
+        # Made here, in a worker, so an idle session costs no dict.
+        cache = ctx.domains = {}
+    key = (handle.name, handle.uuid, handle.id)
+    dom = cache.get(key)
+    if dom is None:
+        dom = domain(ctx.conn, handle)
+        if len(cache) >= DOMAIN_HANDLES_MAX:
+            cache.clear()
+        cache[key] = dom
+    return dom
+
+
 def network(conn: libvirt.virConnect, handle: Any) -> libvirt.virNetwork:
     """
     The network named by a C{remote_nonnull_network} (by name).

@@ -42,7 +42,7 @@ call("DOMAIN_CREATE", "create", on="dom", ret=VOID)
 @handler("DOMAIN_CREATE_WITH_FLAGS")
 def createWithFlags(ctx: Any, args: Any) -> tuple:
     # The reply carries the handle again so the client learns the new id.
-    dom = convert.domain(ctx.conn, args.dom)
+    dom = convert.domainOf(ctx, args.dom)
     dom.createWithFlags(args.flags)
     return (convert.makeDom(dom),)
 
@@ -67,7 +67,7 @@ call("DOMAIN_SEND_PROCESS_SIGNAL", "sendProcessSignal", on="dom",
 
 @handler("DOMAIN_SEND_KEY")
 def sendKey(ctx: Any, args: Any) -> None:
-    dom = convert.domain(ctx.conn, args.dom)
+    dom = convert.domainOf(ctx, args.dom)
     dom.sendKey(args.codeset, args.holdtime, list(args.keycodes),
                 len(args.keycodes), args.flags)
 
@@ -186,7 +186,7 @@ call("DOMAIN_SET_BLOCK_THRESHOLD", "setBlockThreshold", on="dom",
 
 @handler("DOMAIN_GET_BLOCK_JOB_INFO")
 def getBlockJobInfo(ctx: Any, args: Any) -> tuple:
-    info = convert.domain(ctx.conn, args.dom).blockJobInfo(args.path,
+    info = convert.domainOf(ctx, args.dom).blockJobInfo(args.path,
                                                            args.flags)
     if not info:
         return (0, 0, 0, 0, 0)
@@ -211,13 +211,13 @@ call("DOMAIN_AUTHORIZED_SSH_KEYS_SET", "authorizedSSHKeysSet", on="dom",
 
 @handler("DOMAIN_GET_TIME")
 def getTime(ctx: Any, args: Any) -> tuple:
-    t = convert.domain(ctx.conn, args.dom).getTime(args.flags)
+    t = convert.domainOf(ctx, args.dom).getTime(args.flags)
     return (t["seconds"], t["nseconds"])
 
 
 @handler("DOMAIN_SET_TIME")
 def setTime(ctx: Any, args: Any) -> None:
-    convert.domain(ctx.conn, args.dom).setTime(
+    convert.domainOf(ctx, args.dom).setTime(
         {"seconds": args.seconds, "nseconds": args.nseconds}, args.flags)
 
 

@@ -62,7 +62,7 @@ def typedGetter(name: str, method: str, args: tuple[str, ...], limit: int,
         nparams = getattr(a, "nparams", None)
         if nparams is not None:
             convert.checkMax(nparams, limit, "nparams too large")
-        dom = convert.domain(ctx.conn, a.dom)
+        dom = convert.domainOf(ctx, a.dom)
         params = convert.checked(
             getattr(dom, method)(*[getattr(a, f) for f in args])) or {}
         flags = a.flags if withFlags else 0
@@ -85,7 +85,7 @@ def typedSetter(name: str, method: str, args: tuple[str, ...]) -> Handler:
     """
     @handler(name)
     def set_(ctx: Any, a: Any) -> None:
-        dom = convert.domain(ctx.conn, a.dom)
+        dom = convert.domainOf(ctx, a.dom)
         if not a.params:
             # libvirt-python refuses an empty dict; setting nothing is a
             # no-op for the drivers once the domain was found.
@@ -152,7 +152,7 @@ call("DOMAIN_GET_SCHEDULER_TYPE", "schedulerType", on="dom",
 @handler("DOMAIN_GET_JOB_STATS")
 def getJobStats(ctx: Any, args: Any) -> tuple:
     # libvirt-python folds the job type into the dict as "type".
-    stats = dict(convert.domain(ctx.conn, args.dom).jobStats(args.flags))
+    stats = dict(convert.domainOf(ctx, args.dom).jobStats(args.flags))
     kind = stats.pop("type", 0)
     return (kind, convert.toTypedParams(stats, convert.VIR_TYPED_PARAM_STRING_OKAY,
                                         REMOTE_DOMAIN_JOB_STATS_MAX))
@@ -164,7 +164,7 @@ def getCPUStats(ctx: Any, args: Any) -> tuple:
                      "nparams too large")
     convert.checkMax(args.ncpus, REMOTE_DOMAIN_GET_CPU_STATS_NCPUS_MAX,
                      "ncpus too large")
-    dom = convert.domain(ctx.conn, args.dom)
+    dom = convert.domainOf(ctx, args.dom)
     if args.start_cpu == -1:
         perCpu = dom.getCPUStats(True, args.flags)
     else:
@@ -200,7 +200,7 @@ def _bits(cpumap: bytes) -> tuple[bool, ...]:
 
 @handler("DOMAIN_GET_VCPUS")
 def getVcpus(ctx: Any, args: Any) -> tuple:
-    dom = convert.domain(ctx.conn, args.dom)
+    dom = convert.domainOf(ctx, args.dom)
     if args.maxinfo > REMOTE_VCPUINFO_MAX:
         raise LibvirtError.fromCode(
             VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC,
@@ -220,7 +220,7 @@ def getVcpus(ctx: Any, args: Any) -> tuple:
 
 @handler("DOMAIN_GET_VCPU_PIN_INFO")
 def getVcpuPinInfo(ctx: Any, args: Any) -> tuple:
-    maps = convert.domain(ctx.conn, args.dom).vcpuPinInfo(args.flags)
+    maps = convert.domainOf(ctx, args.dom).vcpuPinInfo(args.flags)
     maps = maps[:args.ncpumaps]
     cpumaps = b"".join(convert.cpuMap(m, args.maplen) for m in maps)
     cpumaps += bytes(args.ncpumaps * args.maplen - len(cpumaps))
@@ -229,14 +229,14 @@ def getVcpuPinInfo(ctx: Any, args: Any) -> tuple:
 
 @handler("DOMAIN_GET_EMULATOR_PIN_INFO")
 def getEmulatorPinInfo(ctx: Any, args: Any) -> tuple:
-    bits = convert.domain(ctx.conn, args.dom).emulatorPinInfo(args.flags)
+    bits = convert.domainOf(ctx, args.dom).emulatorPinInfo(args.flags)
     return (convert.cpuMap(bits, args.maplen), 1)
 
 
 def _pin(name: str, method: str, args: tuple[str, ...]) -> None:
     @handler(name)
     def pin(ctx: Any, a: Any) -> None:
-        dom = convert.domain(ctx.conn, a.dom)
+        dom = convert.domainOf(ctx, a.dom)
         getattr(dom, method)(*[_bits(a.cpumap) if f == "cpumap"
                                else getattr(a, f) for f in args])
 
@@ -253,7 +253,7 @@ call("DOMAIN_DEL_IOTHREAD", "delIOThread", on="dom",
 
 @handler("DOMAIN_GET_IOTHREAD_INFO")
 def getIOThreadInfo(ctx: Any, args: Any) -> tuple:
-    threads = convert.domain(ctx.conn, args.dom).ioThreadInfo(args.flags)
+    threads = convert.domainOf(ctx, args.dom).ioThreadInfo(args.flags)
     info = [(tid, convert.cpuMap(bits, convert.cpuMapLen(len(bits))))
             for tid, bits in threads]
     return (info, len(info))
@@ -275,7 +275,7 @@ call("DOMAIN_GET_BLOCK_INFO", "blockInfo", on="dom", args=("path", "flags"),
 def memoryStats(ctx: Any, args: Any) -> tuple:
     convert.checkMax(args.maxStats, REMOTE_DOMAIN_MEMORY_STATS_MAX,
                      "maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
-    stats = convert.domain(ctx.conn, args.dom).memoryStats()
+    stats = convert.domainOf(ctx, args.dom).memoryStats()
     tagged = [(MEMORY_STAT_TAGS[k], v) for k, v in stats.items()
               if k in MEMORY_STAT_TAGS]
     return (tagged[:args.maxStats],)
@@ -283,13 +283,13 @@ def memoryStats(ctx: Any, args: Any) -> tuple:
 
 @handler("DOMAIN_GET_SECURITY_LABEL")
 def getSecurityLabel(ctx: Any, args: Any) -> tuple:
-    label, enforcing = convert.domain(ctx.conn, args.dom).securityLabel()
+    label, enforcing = convert.domainOf(ctx, args.dom).securityLabel()
     return (convert.cChars(label or ""), int(enforcing))
 
 
 @handler("DOMAIN_GET_SECURITY_LABEL_LIST")
 def getSecurityLabelList(ctx: Any, args: Any) -> tuple:
-    dom = convert.domain(ctx.conn, args.dom)
+    dom = convert.domainOf(ctx, args.dom)
     try:
         labels = dom.securityLabelList()
     except libvirt.libvirtError:
@@ -305,7 +305,7 @@ def getSecurityLabelList(ctx: Any, args: Any) -> tuple:
 def getDiskErrors(ctx: Any, args: Any) -> tuple:
     convert.checkMax(args.maxerrors, REMOTE_DOMAIN_DISK_ERRORS_MAX,
                      "maxerrors too large")
-    errors = convert.domain(ctx.conn, args.dom).diskErrors(args.flags)
+    errors = convert.domainOf(ctx, args.dom).diskErrors(args.flags)
     if args.maxerrors == 0:
         return ([], len(errors))
     out = list(errors.items())[:args.maxerrors]
@@ -314,7 +314,7 @@ def getDiskErrors(ctx: Any, args: Any) -> tuple:
 
 @handler("DOMAIN_GET_FSINFO")
 def getFSInfo(ctx: Any, args: Any) -> tuple:
-    info = convert.domain(ctx.conn, args.dom).fsInfo(args.flags)
+    info = convert.domainOf(ctx, args.dom).fsInfo(args.flags)
     out = [(mp, name, fstype, list(aliases))
            for mp, name, fstype, aliases in info]
     return (out, len(out))
@@ -322,7 +322,7 @@ def getFSInfo(ctx: Any, args: Any) -> tuple:
 
 @handler("DOMAIN_INTERFACE_ADDRESSES")
 def interfaceAddresses(ctx: Any, args: Any) -> tuple:
-    ifaces = convert.domain(ctx.conn, args.dom).interfaceAddresses(
+    ifaces = convert.domainOf(ctx, args.dom).interfaceAddresses(
         args.source, args.flags)
     out = []
     for name, iface in ifaces.items():

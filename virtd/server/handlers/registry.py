@@ -39,22 +39,32 @@ def handler(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-#: What a procedure's object argument is: args field -> resolver.
+def _onConn(resolve: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """
+    A resolver of (conn, handle) as one of (ctx, handle).
+    """
+    def onCtx(ctx: Any, handle: Any) -> Any:
+        return resolve(ctx.conn, handle)
+    return onCtx
+
+
+#: What a procedure's object argument is: args field -> resolver of
+#: (ctx, handle).
 RESOLVERS: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
-    "dom": ("dom", convert.domain),
-    "net": ("net", convert.network),
-    "network": ("network", convert.network),
-    "port": ("port", convert.networkPort),
-    "pool": ("pool", convert.pool),
-    "vol": ("vol", convert.volume),
-    "iface": ("iface", convert.interface),
-    "snap": ("snap", convert.snapshot),
-    "snapshot": ("snapshot", convert.snapshot),
-    "checkpoint": ("checkpoint", convert.checkpoint),
-    "nodedev": ("name", convert.nodeDevice),
-    "secret": ("secret", convert.secret),
-    "nwfilter": ("nwfilter", convert.nwfilter),
-    "binding": ("nwfilter", convert.nwfilterBinding),
+    "dom": ("dom", convert.domainOf),
+    "net": ("net", _onConn(convert.network)),
+    "network": ("network", _onConn(convert.network)),
+    "port": ("port", _onConn(convert.networkPort)),
+    "pool": ("pool", _onConn(convert.pool)),
+    "vol": ("vol", _onConn(convert.volume)),
+    "iface": ("iface", _onConn(convert.interface)),
+    "snap": ("snap", _onConn(convert.snapshot)),
+    "snapshot": ("snapshot", _onConn(convert.snapshot)),
+    "checkpoint": ("checkpoint", _onConn(convert.checkpoint)),
+    "nodedev": ("name", _onConn(convert.nodeDevice)),
+    "secret": ("secret", _onConn(convert.secret)),
+    "nwfilter": ("nwfilter", _onConn(convert.nwfilter)),
+    "binding": ("nwfilter", _onConn(convert.nwfilterBinding)),
 }
 
 
@@ -125,7 +135,7 @@ def call(name: str, method: str, on: str | None = None,
     def run(ctx: Any, a: Any) -> Any:
         if check is not None:
             check(a)
-        target = resolve(ctx.conn, getattr(a, field)) if resolve else ctx.conn
+        target = resolve(ctx, getattr(a, field)) if resolve else ctx.conn
         result = getattr(target, method)(*[getattr(a, f) for f in args])
         if ret is None:
             return None
