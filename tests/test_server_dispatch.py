@@ -359,6 +359,17 @@ class DispatchTests(DispatcherHarness, SynchronousTestCase):
         self.assertEqual((h.proc, h.status), (2, VIR_NET_OK))
         self.assertTrue(self.transport.disconnecting)
 
+    def test_poolsFollowConfig(self) -> None:
+        """
+        Both pools get the configured scheduling policy for their threads.
+        """
+        self.assertEqual((self.dispatcher.normal.batch,
+                          self.dispatcher.priority.batch), (True, True))
+        config = ServerConfig(unix="/nonexistent", batchWorkers=False)
+        other = Dispatcher(self.reactor, config, self.backend, {})
+        self.assertEqual((other.normal.batch, other.priority.batch),
+                         (False, False))
+
     def test_releaseOnDisconnect(self) -> None:
         self.openConnection()
         self.replies()

@@ -74,6 +74,34 @@ class WorkerPoolTests(SynchronousTestCase):
         self.assertEqual({r for _, _, r in self.results}, {"virtd-t-0"})
         self.assertEqual(pool.busy, 0)
 
+    def test_batchPolicy(self) -> None:
+        """
+        With C{batch}, jobs run in C{SCHED_BATCH} threads (a woken worker
+        does not preempt the reactor); without, under the default policy.
+        """
+        batch = WorkerPool(self.reactor, "b", 1, batch=True)
+        self.addCleanup(batch.stop, 5)
+        batch.submit(os.sched_getscheduler, (0,), self.done, "batch")
+        self.pool(1).submit(os.sched_getscheduler, (0,), self.done, "normal")
+        self.waitResults(2)
+        self.assertEqual(sorted(self.results),
+                         [("batch", True, os.SCHED_BATCH),
+                          ("normal", True, os.SCHED_OTHER)])
+        # The reactor thread (this one) is left alone.
+        self.assertEqual(os.sched_getscheduler(0), os.SCHED_OTHER)
+
+    def test_batchByDefaultInTheDaemon(self) -> None:
+        """
+        C{twistd virtd} runs its workers as C{SCHED_BATCH} unless told
+        C{--no-batch-workers}.
+        """
+        from virtd.server.options import Options
+
+        for argv, expected in [([], True), (["--no-batch-workers"], False)]:
+            options = Options()
+            options.parseOptions(["--unix", "/nonexistent"] + argv)
+            self.assertIs(options.toConfig().batchWorkers, expected)
+
     def test_exceptionsDelivered(self) -> None:
         pool = self.pool(1)
         pool.submit(int, ("x",), self.done, "tag")

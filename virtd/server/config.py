@@ -71,6 +71,9 @@ class ServerConfig:
     @ivar awakeWorkers: ordinary-call threads woken at once (more only
         when those stall; see L{virtd.server.pool.WorkerPool}); C{None}
         for all of C{workers}.
+    @ivar batchWorkers: run worker threads under Linux's C{SCHED_BATCH}, so
+        that a worker woken for a call does not preempt the event loop (see
+        L{virtd.server.pool}).
     @ivar maxClients: concurrent clients before accepting pauses.
     @ivar maxClientRequests: in-flight calls per client before its socket
         is no longer read.
@@ -107,6 +110,7 @@ class ServerConfig:
     workers: int = 20
     prioWorkers: int = 5
     awakeWorkers: int | None = 2
+    batchWorkers: bool = True
     maxClients: int = 5000
     maxClientRequests: int = 5
     keepaliveInterval: float = 5

@@ -199,9 +199,11 @@ class Dispatcher:
         # Replies made by one batch of completions leave in one write per
         # client (see RPCPeer.holdWrites).
         self._holding: list = []
+        batch = config.batchWorkers
         self.usePools(WorkerPool(reactor, "worker", config.workers,
-                                 config.awakeWorkers),
-                      WorkerPool(reactor, "prio", config.prioWorkers))
+                                 config.awakeWorkers, batch),
+                      WorkerPool(reactor, "prio", config.prioWorkers,
+                                 batch=batch))
         self.sessions: set[ClientSession] = set()
         self.onClientCountChanged: Callable[[int], None] | None = None
         try:

@@ -171,6 +171,11 @@ class Options(usage.Options):
     ]
 
     optFlags = [
+        ["no-batch-workers", None,
+         "Run worker threads under the default scheduling policy. By default "
+         "they run as SCHED_BATCH (Linux), so that a worker woken for a call "
+         "does not preempt the event loop that woke it (see "
+         "docs/benchmarks.rst)."],
         ["no-inline-priority", None,
          "Run every call in a worker thread. By default high-priority calls "
          "(lookups, lists) run on the event loop when the hypervisor cannot "
@@ -256,6 +261,7 @@ class Options(usage.Options):
             workers=self["workers"],
             prioWorkers=self["prio-workers"],
             awakeWorkers=self["awake-workers"],
+            batchWorkers=not self["no-batch-workers"],
             maxClients=self["max-clients"],
             maxClientRequests=self["max-client-requests"],
             keepaliveInterval=self["keepalive-interval"],
