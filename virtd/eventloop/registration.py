@@ -50,6 +50,15 @@ def _register(loop: TwistedEventLoop) -> None:
                 Failure(excValue, excType, tb),
                 level=LogLevel.error,
             )
+            # libvirt-python reports through PyErr_Print, which also keeps
+            # the exception in sys.last_*: its traceback would pin the
+            # callback's domain, and so its connection, open in libvirt
+            # until the next error.
+            if getattr(sys, "last_value", None) is excValue:
+                for name in ("last_type", "last_value", "last_traceback",
+                             "last_exc"):
+                    if hasattr(sys, name):
+                        delattr(sys, name)
         else:
             previous(excType, excValue, tb)
 
