@@ -470,3 +470,9 @@ class TwistedEventLoop:
 
     def _reactorStopping(self) -> None:
         self._stopping = True
+
+    def _reactorStopped(self) -> None:
+        # The reactor has dropped its descriptors; if it goes on running
+        # (trial's -j workers fire "shutdown" after every test they run),
+        # hang-ups of descriptors watched from now on are real again.
+        self._stopping = False

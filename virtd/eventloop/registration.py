@@ -64,6 +64,7 @@ def _register(loop: TwistedEventLoop) -> None:
 
     sys.excepthook = excepthook
     loop.reactor.addSystemEventTrigger("before", "shutdown", loop._reactorStopping)
+    loop.reactor.addSystemEventTrigger("after", "shutdown", loop._reactorStopped)
 
 
 _installLock = threading.Lock()
