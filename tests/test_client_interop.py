@@ -27,6 +27,7 @@ from tests.test_client_scenario import (
     runVirtd,
     shapeOnly,
     sortedList,
+    waitForFreshState,
 )
 
 TEST_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
@@ -329,6 +330,7 @@ class SameAsLibvirtPythonMixin:
     async def compare(self, steps: list[Step], **connectArgs) -> None:
         uri = self.uriFor(self.daemon)
         theirs = await runLibvirtPython(uri, steps)
+        await waitForFreshState(uri)
         ours = await runVirtd(uri, steps, **connectArgs)
         self.assertEqual([label for label, _ in ours],
                          [label for label, _ in theirs])

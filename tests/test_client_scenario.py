@@ -13,6 +13,7 @@ C{repr}, so C{1} and C{True}, or a list and a tuple, differ.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -147,6 +148,42 @@ def runLibvirtPython(uri: str, steps: list[Step]) -> Deferred:
         return out
 
     return deferToThread(run)
+
+
+def waitForFreshState(uri: str, timeout: float = 10.0) -> Deferred:
+    """
+    Wait until a new connection to C{uri} sees test:///default as it
+    starts (domain C{test} the only one running).
+
+    libvirtd closes a departed client's driver connection after answering
+    its CONNECT_CLOSE, and the test driver keeps its state until the last
+    connection is gone: a scenario started right after another could see
+    the state the first one left.
+
+    @return: a Deferred firing with C{True} once fresh, C{False} if still
+        not fresh after C{timeout} seconds (the comparison then shows it).
+    """
+    import libvirt
+
+    def fresh() -> bool:
+        conn = libvirt.open(uri)
+        try:
+            return (conn.numOfDomains() == 1
+                    and conn.lookupByName("test").state(0)[0] == 1)
+        except libvirt.libvirtError:
+            return True  # not the test driver's default state: nothing to wait for
+        finally:
+            conn.close()
+
+    def poll() -> bool:
+        deadline = time.monotonic() + timeout
+        while not fresh():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    return deferToThread(poll)
 
 
 async def runVirtd(uri: str, steps: list[Step], **connectArgs: Any

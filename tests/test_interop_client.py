@@ -25,7 +25,13 @@ from twisted.trial import unittest
 
 from tests import test_client_interop as interop
 from tests.support import PrivateSshd, RealLibvirtd
-from tests.test_client_scenario import Step, noCpuTime, runLibvirtPython, runVirtd
+from tests.test_client_scenario import (
+    Step,
+    noCpuTime,
+    runLibvirtPython,
+    runVirtd,
+    waitForFreshState,
+)
 from tests.test_server_fixture import InProcessVirtd
 from virtd.ssh import ConchEndpoint
 from virtd.transports import endpointFor
@@ -115,6 +121,7 @@ class ConchTests(CompareMixin, unittest.TestCase):
 
         reference = await runLibvirtPython(
             self.sshd.libvirtURI(self.daemon.sock), SHORT)
+        await waitForFreshState(self.daemon.uri("unix"))
         steps = [*SHORT, Step("getURI", lambda c: c.conn.getURI())]
         mine = await runVirtd(name, steps)
         self.assertEqual(mine[-1], ("getURI", repr(name)))
@@ -163,7 +170,9 @@ class RecordFramingTests(CompareMixin, unittest.TestCase):
     async def _compare(self, recordName: str) -> None:
         steps = [self.framingProbe(), *SHORT]
         record = await runVirtd(recordName, steps)
+        await waitForFreshState(self.daemon.uri("unix"))
         default = await runVirtd(self.daemon.uri("unix"), steps)
+        await waitForFreshState(self.daemon.uri("unix"))
         reference = await runLibvirtPython(self.daemon.uri("unix"), SHORT)
 
         self.assertEqual(record[0], ("framing", repr(("record", ["record"]))))
@@ -193,6 +202,7 @@ class RecordFramingTests(CompareMixin, unittest.TestCase):
         # with record marking, against libvirt-python on the same daemon.
         steps = interop.domainWriteSteps()
         record = await runVirtd(recordURI(self.daemon), steps)
+        await waitForFreshState(self.daemon.uri("unix"))
         reference = await runLibvirtPython(self.daemon.uri("unix"), steps)
         self.assertSameResults(record, reference,
                                "record marking vs libvirt-python")
