@@ -216,3 +216,25 @@ class HarnessSmokeTests(unittest.TestCase):
         self.assertIn("D3-unix.rate", keys)
         self.assertIn("X1-codec.28-byte header frame", keys)
         self.assertTrue(all(r["error"] is None for r in data["summary"]))
+
+    def test_abCommandLine(self) -> None:
+        """
+        C{benchmarks/ab.py} runs two daemons with different options under
+        the same load and prints both sides and their ratio.
+        """
+        import ab
+
+        printed = io.StringIO()
+        self.patch(sys, "stdout", printed)
+        status = ab.main(["ab.py", "--b-arg=--no-batch-workers", "--rounds", "1",
+                          "--seconds", "0.2", "--shapes", "unix-1x1,unix-p50"])
+        self.assertEqual(status, 0)
+        lines = printed.getvalue().splitlines()
+        self.assertIn("B: --no-batch-workers from this tree", lines)
+        rows = {line.split()[0]: line.split() for line in lines[-2:]}
+        self.assertEqual(sorted(rows), ["unix-1x1", "unix-p50"])
+        for row in rows.values():
+            a, b, ratio = (float(x.replace(",", "")) for x in row[1:4])
+            self.assertGreater(a, 0)
+            # the medians are printed rounded
+            self.assertLess(abs(ratio - b / a), 0.02)

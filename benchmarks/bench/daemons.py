@@ -105,6 +105,7 @@ class VirtdDaemon:
         clientPki: str | None = None,
         maxClients: int = 5000,
         extraArgs: tuple[str, ...] = (),
+        source: str | None = None,
     ) -> None:
         """
         @param tcp: listen for plain TCP.
@@ -114,6 +115,8 @@ class VirtdDaemon:
         @param clientPki: the client pkipath for L{uri}C{("tls")}.
         @param maxClients: C{--max-clients}.
         @param extraArgs: more C{twistd virtd} options.
+        @param source: the source tree to run virtd from (default: this
+            one), e.g. a C{git worktree} of another commit for an A/B.
         """
         if tls and not pkiPath:
             raise ValueError("VirtdDaemon(tls=True) needs pkiPath")
@@ -127,6 +130,7 @@ class VirtdDaemon:
         self.clientPki = clientPki
         self.maxClients = maxClients
         self.extraArgs = tuple(extraArgs)
+        self.source = str(source or REPO)
         self.process: subprocess.Popen[bytes] | None = None
 
     def argv(self) -> list[str]:
@@ -159,11 +163,11 @@ class VirtdDaemon:
         """
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+            p for p in (self.source, env.get("PYTHONPATH")) if p)
         with open(self.logFile, "ab") as log:
             self.process = subprocess.Popen(
                 self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, cwd=str(REPO), env=env,
+                stderr=subprocess.STDOUT, cwd=self.source, env=env,
                 start_new_session=True)
 
         def ready() -> bool:
