@@ -187,7 +187,7 @@ call("DOMAIN_SET_BLOCK_THRESHOLD", "setBlockThreshold", on="dom",
 @handler("DOMAIN_GET_BLOCK_JOB_INFO")
 def getBlockJobInfo(ctx: Any, args: Any) -> tuple:
     info = convert.domainOf(ctx, args.dom).blockJobInfo(args.path,
-                                                           args.flags)
+                                                        args.flags)
     if not info:
         return (0, 0, 0, 0, 0)
     return (1, info["type"], info["bandwidth"], info["cur"], info["end"])
