@@ -56,7 +56,8 @@ LEGEND = """\
 Sides: D1-D4 ours = twistd virtd, theirs = libvirtd 9.0.0, both loaded by the same
 libvirt-python clients; C1-C2 ours = virtd's client, theirs = libvirt-python, both
 against the same libvirtd; X1 ours = virtd's XDR codec, theirs = struct code by hand.
-Values are medians over the rounds; 'better' says which way the ratio should go."""
+Values are medians over the rounds; 'per round' is the lowest and highest ratio of
+one round's two measurements (the noise); 'better' says which way the ratio should go."""
 
 
 def parseArgs(argv: list[str]) -> argparse.Namespace:

@@ -116,6 +116,9 @@ class ReportTests(unittest.SynchronousTestCase):
         d1, p50, p99 = rows
         self.assertEqual((d1.ours, d1.theirs, d1.ratio, d1.met), (100.0, 50.0, 2.0, True))
         self.assertEqual(d1.rounds, 2)
+        # Rounds 1 and 2 pair up (100 failed on theirs in round 3).
+        self.assertEqual(d1.spread, (1.8, 2.2))
+        self.assertIsNone(p50.spread)
         self.assertIn("boom", d1.error)
         self.assertAlmostEqual(p50.ratio, 3.0)
         self.assertFalse(p50.met)
@@ -126,6 +129,7 @@ class ReportTests(unittest.SynchronousTestCase):
         text = report.textTable(rows)
         self.assertIn("MISSED", text)
         self.assertIn("2.00", text)
+        self.assertIn("1.80-2.20", text)
         rst = report.rstTable(rows)
         self.assertTrue(rst.startswith("===="))
         self.assertEqual(len(rst.splitlines()), 3 + len(rows) + 1)

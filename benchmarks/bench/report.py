@@ -36,6 +36,9 @@ class Row:
     met: bool | None
     rounds: int
     error: str | None = None
+    #: the lowest and highest ratio of one round's pair of measurements
+    #: (both sides run back to back), or None with fewer than two rounds
+    spread: tuple[float, float] | None = None
 
 
 def summarise(measurements: Sequence[Measurement],
@@ -56,12 +59,20 @@ def summarise(measurements: Sequence[Measurement],
             ours = median([v.get(metric.key, math.nan) for v in good["ours"]])
             theirs = median([v.get(metric.key, math.nan) for v in good["theirs"]])
             r = ratio(ours, theirs)
+            perRound = [
+                ratio(o[metric.key], t[metric.key])
+                for o, t in zip(per.get("ours", []), per.get("theirs", []),
+                                strict=False)
+                if isinstance(o, dict) and isinstance(t, dict)
+                and metric.key in o and metric.key in t]
+            perRound = [x for x in perRound if not math.isnan(x)]
             rows.append(Row(
                 case=m.case, key=f"{m.key}.{metric.key}", label=metric.label,
                 unit=metric.unit, ours=ours, theirs=theirs, ratio=r,
                 better=metric.target.better, target=metric.target.describe(),
                 met=metric.target.met(r),
-                rounds=min(len(good["ours"]), len(good["theirs"])), error=error))
+                rounds=min(len(good["ours"]), len(good["theirs"])), error=error,
+                spread=(min(perRound), max(perRound)) if len(perRound) > 1 else None))
     return rows
 
 
@@ -83,13 +94,14 @@ def _cells(row: Row) -> list[str]:
     return [row.case, row.label, row.unit, formatValue(row.ours, row.unit),
             formatValue(row.theirs, row.unit),
             "n/a" if math.isnan(row.ratio) else f"{row.ratio:.2f}",
+            f"{row.spread[0]:.2f}-{row.spread[1]:.2f}" if row.spread else "-",
             row.better, row.target, met]
 
 
 ARROWS = {"higher": "\u2191", "lower": "\u2193"}
 
-HEADER = ["case", "measurement", "unit", "ours", "theirs", "ours/theirs", "better",
-          "target", "met"]
+HEADER = ["case", "measurement", "unit", "ours", "theirs", "ours/theirs",
+          "per round", "better", "target", "met"]
 
 
 def textTable(rows: Sequence[Row]) -> str:
