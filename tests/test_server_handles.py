@@ -16,7 +16,7 @@ from virtd.protocol.message import VIR_NET_ERROR, VIR_NET_OK
 from virtd.server.backend import LibvirtBackend
 from virtd.server.config import ServerConfig
 from virtd.server.dispatch import Dispatcher
-from virtd.server.handlers import HANDLERS
+from virtd.server.handlers import HANDLERS, convert
 
 TEST_UUID = bytes.fromhex("6695eb01f6a4830479aa97f2502e193f")
 
@@ -90,6 +90,17 @@ class DomainHandleTests(DispatcherHarness, SynchronousTestCase):
         self.call("DOMAIN_GET_INFO", ("test", TEST_UUID, -1))
         self.assertEqual(len(self.session.domains), 2)
         self.assertEqual(kept.UUID(), TEST_UUID)
+
+    def test_bounded(self) -> None:
+        """
+        A client varying the name and id it sends for one UUID cannot make
+        the session keep more than C{DOMAIN_HANDLES_MAX} handles.
+        """
+        self.patch(convert, "DOMAIN_HANDLES_MAX", 3)
+        for i in range(10):
+            info = self.call("DOMAIN_GET_INFO", ("name%d" % i, TEST_UUID, i))
+            self.assertEqual(info.state, 1)
+            self.assertLessEqual(len(self.session.domains), 3)
 
     def test_connectionFreedAtClose(self) -> None:
         """

@@ -135,8 +135,10 @@ def domain(conn: libvirt.virConnect, handle: Any) -> libvirt.virDomain:
 
 
 #: Domain handles a session keeps at most (see L{domainOf}); past this it
-#: starts afresh, so a client walking many domains cannot grow it unbounded.
-DOMAIN_HANDLES_MAX = 1024
+#: starts afresh. The wire's name and id are part of the key and a client
+#: may vary them at will, so this bounds what one connection can make the
+#: daemon hold (some 30 KiB), not only how many domains it walks.
+DOMAIN_HANDLES_MAX = 64
 
 _NO_CACHE: dict = {}
 
