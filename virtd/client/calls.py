@@ -119,6 +119,8 @@ class rpc:
                      if not isinstance(s, _Const)}
         self.converters = [(positions[k], f)
                            for k, f in (convert or {}).items()]
+        # The payload of an argument-less connection-level call, once made.
+        self._bare: bytes | None = None
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -158,6 +160,12 @@ class rpc:
 
     def invoke(self, owner: Any, args: tuple, kwargs: Mapping[str, Any],
                timeout: float | None) -> Deferred:
+        if not args and not kwargs:
+            return self._invokeBare(owner, timeout)
+        return self._invokeFull(owner, args, kwargs, timeout)
+
+    def _invokeFull(self, owner: Any, args: tuple, kwargs: Mapping[str, Any],
+                    timeout: float | None) -> Deferred:
         wire = self.bind(args, kwargs)
         if self.converters:
             try:
@@ -170,6 +178,51 @@ class rpc:
         conn = owner._connection()
         d = conn._call(self.procName, tuple(wire) if wire else None, timeout)
         return d.addCallback(lambda value: self.ret(owner, value))
+
+    def _encodeBare(self, owner: Any, conn: Any) -> bytes | None:
+        # The payload of a call that passes no argument: the defaults
+        # (converted) after the handle's reference. None when a required
+        # argument is missing or a default does not convert or encode: the
+        # full path then fails the call as it should.
+        try:
+            wire = self.bind((), {})
+            for i, convert in self.converters:
+                wire[i] = convert(wire[i])
+        except (TypeError, LibvirtError):
+            return None
+        if self.handle:
+            wire[0:0] = owner._wireRef()
+        return conn._encodeArgs(self.procName, tuple(wire) if wire else None)
+
+    def _invokeBare(self, owner: Any, timeout: float | None) -> Deferred:
+        # A call without arguments always sends the same bytes while the
+        # handle's identity stays the same (a domain's id changes when it
+        # starts or stops): encode them once per handle, or once for all
+        # for a connection-level procedure.
+        conn = owner._connection()
+        if self.handle:
+            ref = owner._wireRef()
+            cache = owner._payloads
+            if cache is None:
+                cache = owner._payloads = {}
+            entry = cache.get(self.procName)
+            if entry is None or entry[0] != ref:
+                payload = self._encodeBare(owner, conn)
+                if payload is None:
+                    return self._invokeFull(owner, (), {}, timeout)
+                entry = cache[self.procName] = (ref, payload)
+            payload = entry[1]
+        else:
+            payload = self._bare
+            if payload is None:
+                payload = self._bare = self._encodeBare(owner, conn)
+                if payload is None:
+                    return self._invokeFull(owner, (), {}, timeout)
+        d = conn._callEncoded(self.procName, payload, timeout)
+        return d.addCallback(self._result, owner)
+
+    def _result(self, value: Any, owner: Any) -> Any:
+        return self.ret(owner, value)
 
     def __get__(self, owner: Any, ownerType: type | None = None) -> Any:
         if owner is None:

@@ -137,6 +137,29 @@ class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
         except Exception:
             return fail()
 
+    def _encodeArgs(self, procName: str, args: Any) -> bytes | None:
+        """
+        The payload of C{procName}'s arguments C{args}, or C{None} when they
+        do not encode (L{_call} reports why).
+        """
+        try:
+            return self.peer.encodeArgs(BY_NAME[procName], args)
+        except Exception:
+            return None
+
+    def _callEncoded(self, procName: str, payload: bytes,
+                     timeout: float | None = None) -> Deferred:
+        """
+        L{_call} with the arguments already encoded by L{_encodeArgs}.
+        """
+        if self._lost is not None or self._closing:
+            return fail(self._closedError())
+        try:
+            return self.peer.callEncoded(BY_NAME[procName], payload,
+                                         timeout=timeout)
+        except Exception:
+            return fail()
+
     def _closedError(self) -> LibvirtError:
         detail = "client socket is closed"
         if self._lostMessage:

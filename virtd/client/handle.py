@@ -43,11 +43,14 @@ class Handle:
     @ivar _ref: the C{remote_nonnull_*} value identifying the object.
     """
 
-    __slots__ = ("_conn", "_ref")
+    __slots__ = ("_conn", "_ref", "_payloads")
 
     def __init__(self, conn: Connection, ref: Any) -> None:
         self._conn = conn
         self._ref = ref
+        # Encoded arguments of this handle's argument-less calls, by
+        # procedure (see virtd.client.calls.rpc).
+        self._payloads: dict[str, tuple[Any, bytes]] | None = None
 
     def _connection(self) -> Connection:
         return self._conn

@@ -440,17 +440,36 @@ class RPCPeer(Protocol):
             timeout (C{VIR_ERR_OPERATION_TIMEOUT}) or the lost connection.
             Cancelling it forgets the call; a late reply is dropped.
         """
+        try:
+            payload = self.encodeArgs(proc, args)
+        except (xdr.XDRError, TypeError) as e:
+            return fail(rpcError(
+                f"cannot encode the arguments of {proc.name}: {e}"))
+        return self._startCall(proc.program, proc.version, proc.number,
+                               payload, timeout, proc.name, proc.ret)
+
+    @staticmethod
+    def encodeArgs(proc: Any, args: Any) -> bytes:
+        """
+        The payload of a call of C{proc} with C{args} (as L{call} takes
+        them).
+
+        @raise xdr.XDRError: if C{args} do not fit the procedure's type.
+        @raise TypeError: likewise, for a value of the wrong kind.
+        """
         argsType = proc.args
         if argsType is xdr.Void:
-            payload = b""
-        else:
-            try:
-                if isinstance(args, dict):
-                    args = argsType(**args)
-                payload = argsType.pack(args)
-            except (xdr.XDRError, TypeError) as e:
-                return fail(rpcError(
-                    f"cannot encode the arguments of {proc.name}: {e}"))
+            return b""
+        if isinstance(args, dict):
+            args = argsType(**args)
+        return argsType.pack(args)
+
+    def callEncoded(self, proc: Any, payload: bytes,
+                    timeout: float | None = None) -> Deferred:
+        """
+        L{call} with the arguments already encoded (by L{encodeArgs}):
+        for a caller that sends the same arguments again and again.
+        """
         return self._startCall(proc.program, proc.version, proc.number,
                                payload, timeout, proc.name, proc.ret)
 
