@@ -166,7 +166,33 @@ def diagnostics(measurements: list[Measurement], results: dict) -> list[str]:
             d = diags[len(diags) // 2]
             parts = [f"{k}={_fmt(v)}" for k, v in d.items()]
             lines.append(f"{m.key:<14} {side:<6} " + " ".join(parts))
+        ceiling = cpuCeiling(results[m.key], os.cpu_count() or 1)
+        if ceiling:
+            lines.append(f"{m.key:<14} {ceiling}")
     return lines
+
+
+def cpuCeiling(result: dict, cpus: int) -> str | None:
+    """
+    For a case where the daemon and the client share the machine: the rate
+    each side could reach if every CPU were busy with it, from the median
+    daemon and client CPU time per call (C{cpus} / (daemon + client)), and
+    the ratio of the two: the most a change on our side can show on this
+    machine while the daemon's cost per call stays what it is.
+
+    @return: a line, or C{None} when the rounds lack client CPU figures.
+    """
+    ceilings = {}
+    for side in ("ours", "theirs"):
+        costs = sorted(v["diag"]["daemonUsPerCall"] + v["diag"]["clientUsPerCall"]
+                       for v in result.get(side, ())
+                       if isinstance(v, dict) and "clientUsPerCall" in v.get("diag", {}))
+        if not costs:
+            return None
+        ceilings[side] = cpus / (costs[len(costs) // 2] * 1e-6)
+    return (f"ceiling  {cpus} CPUs / (daemon + client CPU per call): ours "
+            f"{ceilings['ours']:,.0f}, theirs {ceilings['theirs']:,.0f} calls/s, "
+            f"ratio {ceilings['ours'] / ceilings['theirs']:.2f}")
 
 
 def _fmt(v: object) -> str:

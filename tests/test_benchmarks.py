@@ -148,6 +148,44 @@ class ReportTests(unittest.SynchronousTestCase):
         self.assertEqual(data["summary"][0]["ratio"], 2.0)
 
 
+class CeilingTests(unittest.SynchronousTestCase):
+    """
+    C{run.cpuCeiling}: the rate each side could reach with every CPU busy.
+    """
+
+    def setUp(self) -> None:
+        sys.path.insert(0, str(BENCHMARKS))
+        self.addCleanup(sys.path.remove, str(BENCHMARKS))
+
+    @staticmethod
+    def rounds(*costs: tuple[float, float]) -> list[dict]:
+        return [{"rate": 1.0, "diag": {"daemonUsPerCall": d, "clientUsPerCall": c}}
+                for d, c in costs]
+
+    def test_medianCosts(self) -> None:
+        """
+        The median of each side's daemon + client CPU per call sets its
+        ceiling: 2 CPUs at 40 us a call is 50,000 calls/s; at 50 us,
+        40,000; ratio 1.25.
+        """
+        import run
+
+        line = run.cpuCeiling(
+            {"ours": self.rounds((30, 10), (25, 15), (60, 60)),
+             "theirs": self.rounds((30, 20), (10, 10), (35, 15))}, 2)
+        self.assertEqual(line, "ceiling  2 CPUs / (daemon + client CPU per call): "
+                               "ours 50,000, theirs 40,000 calls/s, ratio 1.25")
+
+    def test_noClientFigures(self) -> None:
+        """
+        Rounds without client CPU figures (or failed rounds) give no line.
+        """
+        import run
+
+        self.assertIsNone(run.cpuCeiling(
+            {"ours": [{"perConn": 5.0, "diag": {}}], "theirs": [RuntimeError("x")]}, 2))
+
+
 class HarnessSmokeTests(unittest.TestCase):
     """
     The real thing with tiny windows: both daemons, the load generators,
@@ -180,6 +218,7 @@ class HarnessSmokeTests(unittest.TestCase):
                 for metric in m.metrics:
                     self.assertMeasured(out[side], metric.key)
                 self.assertIn("daemonUsPerCall", out[side]["diag"])
+                self.assertGreater(out[side]["diag"]["clientUsPerCall"], 0)
         self.assertEqual(env.notes, [])
 
     def test_idleConnections(self) -> None:

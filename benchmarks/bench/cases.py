@@ -193,6 +193,8 @@ def _runCalls(specs: list[dict[str, Any]], pid: int, seconds: float) -> dict[str
         "clientCpu": [round(r["clientCpu"], 2) for r in results],
         "daemonCpu": daemonCpu / seconds,
         "daemonUsPerCall": daemonCpu / (rate * seconds) * 1e6 if rate else math.nan,
+        "clientUsPerCall": (sum(r["clientCpu"] for r in results) / rate * 1e6
+                            if rate else math.nan),
     }
     out: dict[str, Any] = {"rate": rate, "diag": diag}
     if len(results) == 1 and "p50" in results[0]:
