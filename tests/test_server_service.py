@@ -416,4 +416,6 @@ class TwistdTests(unittest.TestCase):
         self.assertIn("virtd stopped", log)
         self.assertIn("client connected: unix pid=", log)
         self.assertIn("client disconnected: unix pid=", log)
+        # virsh ends with CONNECT_CLOSE: an orderly end, logged as one.
+        self.assertIn("calls (closed after the client's CONNECT_CLOSE)", log)
         self.assertFalse(os.path.exists(sock))

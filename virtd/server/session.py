@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from virtd.rpc.directwrite import SharedSender
-from virtd.rpc.peer import RPCPeer
+from virtd.rpc.peer import VIR_CONNECT_CLOSE_REASON_CLIENT, RPCPeer
 from virtd.server.limits import ClientLimits
 
 if TYPE_CHECKING:
@@ -172,7 +172,13 @@ class ClientSession:
     def connectionLost(self, reason: Failure) -> None:
         self.lost = True
         self.limits.stop()
-        why = reason.getErrorMessage() if reason is not None else "closed"
+        if self.peer.closeReason == VIR_CONNECT_CLOSE_REASON_CLIENT:
+            # We hung up after answering CONNECT_CLOSE. The client usually
+            # hangs up first (it has its reply), which Twisted, waiting to
+            # flush, reports as a non-clean loss: say what happened.
+            why = "closed after the client's CONNECT_CLOSE"
+        else:
+            why = reason.getErrorMessage() if reason is not None else "closed"
         log.info("client disconnected: {identity} via {listener} after "
                  "{seconds:.1f} s and {calls} calls ({why})",
                  identity=self.identity, listener=self.listener.description,
