@@ -5,6 +5,8 @@ client that never reads, a flood of pipelined calls.
 
 from __future__ import annotations
 
+import array
+import os
 import resource
 import select
 import socket
@@ -208,3 +210,38 @@ class PipelineFloodTests(HostileCase):
         self.assertEqual(sorted(s for s, _ in seen),
                          list(range(1000, 1000 + count)))
         self.assertEqual({st for _, st in seen}, {OK})
+
+
+class PassedDescriptorsTests(HostileCase):
+
+    @defer.inlineCallbacks
+    def test_descriptorsNotKept(self):
+        """
+        A client that sends descriptors (C{SCM_RIGHTS}) with its calls,
+        which libvirt would only do for procedures virtd does not carry
+        out: every call is answered, and none of the 400 descriptors stays
+        open in the daemon (checked by the invariants), while the client's
+        own copies stay valid.
+        """
+        calls, perCall = 50, 8
+        lookup = xstring("test")
+
+        def scenario():
+            with RawPeer(self.daemon.sock, 10) as peer:
+                peer.handshake()
+                statuses = []
+                with open("/dev/null", "rb") as f:
+                    fds = [f.fileno()] * perCall
+                    for i in range(calls):
+                        peer.sock.sendmsg(
+                            [frame(PROC_LOOKUP_BY_NAME, lookup, 100 + i)],
+                            [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                              array.array("i", fds))])
+                        h, _ = peer.reply(10)
+                        statuses.append((h[4], h[5]))
+                    f.fileno()  # ours is still open
+                    os.fstat(f.fileno())
+                return statuses
+
+        statuses = yield self.inThread(scenario)
+        self.assertEqual(statuses, [(100 + i, OK) for i in range(calls)])

@@ -70,6 +70,7 @@ from virtd.rpc.pending import (
     rpcError,
     setNoDelay,
 )
+from virtd.rpc.plainread import readPlainly, stopReadingPlainly
 
 __all__ = [
     "RPCPeer", "VIR_CONNECT_CLOSE_REASON_ERROR",
@@ -134,6 +135,9 @@ class RPCPeer(Protocol):
     #: Send each message at once when the socket has nothing queued (see
     #: L{virtd.rpc.directwrite}).
     directWrites = True
+    #: Read unix sockets with C{recv}, not C{recvmsg} (see
+    #: L{virtd.rpc.plainread}).
+    plainReads = True
 
     def __init__(self, reactor: Any = None, isServer: bool = False,
                  framing: str = "length", maxFrame: int = MAX_FRAME,
@@ -177,6 +181,7 @@ class RPCPeer(Protocol):
         self._lostReason: Failure | None = None
 
     _direct = False
+    _plain = False
 
     def _send(self, data: bytes) -> None:
         if self._direct:
@@ -222,6 +227,8 @@ class RPCPeer(Protocol):
         setNoDelay(self.transport)
         if self.directWrites and canWriteDirectly(self.transport):
             self._direct = True
+        if self.plainReads:
+            self._plain = readPlainly(self.transport)
 
     # -- framing and dispatch ------------------------------------------------
 
@@ -650,6 +657,9 @@ class RPCPeer(Protocol):
         return d
 
     def connectionLost(self, reason: Failure) -> None:
+        if self._plain:
+            self._plain = False
+            stopReadingPlainly(self.transport)
         self._closing = True
         self.connected = 0
         self._held = None
