@@ -153,7 +153,7 @@ def runLibvirtPython(uri: str, steps: list[Step]) -> Deferred:
 def waitForFreshState(uri: str, timeout: float = 10.0) -> Deferred:
     """
     Wait until a new connection to C{uri} sees test:///default as it
-    starts (domain C{test} the only one running).
+    starts (see L{tests.test_server_fixture.isInitialState}).
 
     libvirtd closes a departed client's driver connection after answering
     its CONNECT_CLOSE, and the test driver keeps its state until the last
@@ -165,11 +165,12 @@ def waitForFreshState(uri: str, timeout: float = 10.0) -> Deferred:
     """
     import libvirt
 
+    from tests.test_server_fixture import isInitialState
+
     def fresh() -> bool:
         conn = libvirt.open(uri)
         try:
-            return (conn.numOfDomains() == 1
-                    and conn.lookupByName("test").state(0)[0] == 1)
+            return isInitialState(conn)
         except libvirt.libvirtError:
             return True  # not the test driver's default state: nothing to wait for
         finally:

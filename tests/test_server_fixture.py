@@ -19,7 +19,8 @@ from tests.support import removeTree, shortTempDir
 from virtd.server.options import Options
 from virtd.server.tap import makeService
 
-__all__ = ["InProcessVirtd", "normalise", "inThread"]
+__all__ = ["InProcessVirtd", "freshDefault", "isInitialState", "normalise",
+           "inThread"]
 
 
 class InProcessVirtd:
@@ -76,6 +77,9 @@ class InProcessVirtd:
         return argv + self.extraArgs
 
     def start(self) -> defer.Deferred:
+        return freshDefault().addCallback(lambda _: self.startService())
+
+    def startService(self) -> defer.Deferred:
         options = Options()
         options.parseOptions(self.argv())
         self.service = makeService(options)
@@ -110,6 +114,50 @@ class InProcessVirtd:
             return (f"test+tls://127.0.0.1:{self.tlsPort}/default?pkipath="
                     + quote(pkipath or self.pki.clientDir))
         raise ValueError(f"unknown transport {transport!r}")
+
+
+def isInitialState(conn: Any) -> bool:
+    """
+    Whether the libvirt connection C{conn} to C{test:///default} sees the
+    driver's initial state (what the scenarios change: domains, their
+    state and snapshots, networks).
+    """
+    test = conn.lookupByName("test")
+    return (conn.numOfDomains() == 1 and conn.numOfDefinedDomains() == 0
+            and test.state(0)[0] == 1 and test.snapshotNum(0) == 0
+            and conn.numOfNetworks() == 1 and conn.numOfDefinedNetworks() == 0)
+
+
+def _defaultIsFresh() -> bool:
+    import libvirt
+
+    conn = libvirt.open("test:///default")
+    try:
+        return isInitialState(conn)
+    finally:
+        conn.close()
+
+
+@defer.inlineCallbacks
+def freshDefault(timeout: float = 10.0):
+    """
+    Wait until C{test:///default} opened in this process starts from the
+    driver's initial state, i.e. no connection a previous test made is
+    still open (the driver keeps its state while any is). Collects garbage
+    first (a connection held by a reference cycle), then polls while a
+    stopped daemon's workers close their connections; after C{timeout}
+    seconds it gives up, and the test shows the state it was left.
+    """
+    import gc
+    import time
+
+    from twisted.internet.task import deferLater
+
+    gc.collect()
+    deadline = time.monotonic() + timeout
+    while not _defaultIsFresh() and time.monotonic() < deadline:
+        gc.collect()
+        yield deferLater(reactor, 0.02, lambda: None)
 
 
 def inThread(f: Any, *args: Any, **kwargs: Any) -> defer.Deferred:

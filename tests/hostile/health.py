@@ -75,7 +75,7 @@ class HostileDaemon(InProcessVirtd):
         super().__init__(**kw)
         self.handlers = handlers
 
-    def start(self) -> defer.Deferred:
+    def startService(self) -> defer.Deferred:
         options = Options()
         options.parseOptions(self.argv())
         self.service = VirtdService(options.config, handlers=self.handlers)
