@@ -137,10 +137,10 @@ class NoCycleTests(unittest.TestCase):
         import gc
         import weakref
 
-        from virtd.rpc.peer import RPCPeer
+        from virtd.server.session import ServerPeer
 
         peer, client = yield connectedPair(
-            self, lambda: RPCPeer(isServer=True))
+            self, lambda: ServerPeer(isServer=True))
         self.assertTrue(peer._plain)
         ref = weakref.ref(peer.transport)
         lost = peer.whenLost()

@@ -214,6 +214,8 @@ class ServerPeer(RPCPeer):
     its L{ClientSession} when the connection starts and ends.
     """
 
+    plainReads = True
+
     session: ClientSession | None = None
     _shared: SharedSender | None = None
 
