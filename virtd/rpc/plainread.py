@@ -8,9 +8,10 @@ a named tuple. The RPC peers take no descriptors (libvirt's descriptor
 passing is not implemented), yet paid for it on every read: with one
 client calling C{dom.info()} in a loop, the daemon's reactor took 16-19 us
 from the end of C{epoll_wait} to the peer's C{dataReceived} with
-C{recvmsg}, and 7 us with C{recv} (timestamps in the live daemon, medians
-of 15,000 calls). L{readPlainly} makes one transport read the way Twisted's
-TCP transport does.
+C{recvmsg}, and 10-12 us with C{recv} (timestamps in the live daemon,
+medians of 15,000 calls, two runs each). L{readPlainly} makes one
+transport read the way Twisted's TCP transport does; the daemon's peers
+use it (see L{virtd.rpc.peer.RPCPeer.plainReads}).
 
 Descriptors a client sends anyway are not received: with no control buffer
 the kernel drops them (C{MSG_CTRUNC}) and releases its references, so
