@@ -164,35 +164,36 @@ class rpc:
             return self._invokeBare(owner, timeout)
         return self._invokeFull(owner, args, kwargs, timeout)
 
+    def _wire(self, owner: Any, args: tuple, kwargs: Mapping[str, Any]
+              ) -> tuple | None:
+        # The wire arguments: the handle's reference, then the bound and
+        # converted ones. TypeError for a bad call, LibvirtError from a
+        # conversion.
+        wire = self.bind(args, kwargs)
+        for i, convert in self.converters:
+            wire[i] = convert(wire[i])
+        if self.handle:
+            wire[0:0] = owner._wireRef()
+        return tuple(wire) if wire else None
+
     def _invokeFull(self, owner: Any, args: tuple, kwargs: Mapping[str, Any],
                     timeout: float | None) -> Deferred:
-        wire = self.bind(args, kwargs)
-        if self.converters:
-            try:
-                for i, convert in self.converters:
-                    wire[i] = convert(wire[i])
-            except LibvirtError:
-                return fail()
-        if self.handle:
-            wire[0:0] = owner._wireRef()
-        conn = owner._connection()
-        d = conn._call(self.procName, tuple(wire) if wire else None, timeout)
-        return d.addCallback(lambda value: self.ret(owner, value))
+        try:
+            wire = self._wire(owner, args, kwargs)
+        except LibvirtError:
+            return fail()
+        d = owner._connection()._call(self.procName, wire, timeout)
+        return d.addCallback(self._result, owner)
 
     def _encodeBare(self, owner: Any, conn: Any) -> bytes | None:
-        # The payload of a call that passes no argument: the defaults
-        # (converted) after the handle's reference. None when a required
-        # argument is missing or a default does not convert or encode: the
-        # full path then fails the call as it should.
+        # The payload of a call that passes no argument. None when a
+        # required argument is missing or a default does not convert or
+        # encode: the full path then fails the call as it should.
         try:
-            wire = self.bind((), {})
-            for i, convert in self.converters:
-                wire[i] = convert(wire[i])
+            wire = self._wire(owner, (), {})
         except (TypeError, LibvirtError):
             return None
-        if self.handle:
-            wire[0:0] = owner._wireRef()
-        return conn._encodeArgs(self.procName, tuple(wire) if wire else None)
+        return conn._encodeArgs(self.procName, wire)
 
     def _invokeBare(self, owner: Any, timeout: float | None) -> Deferred:
         # A call without arguments always sends the same bytes while the
