@@ -14,13 +14,16 @@ import ssl
 import subprocess
 import sys
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from tests.support import RealLibvirtd, removeTree, runVirshDeferred, shortTempDir
 from tests.test_server_fixture import InProcessVirtd, inThread, normalise
 from virtd.server.config import ServerConfig
 from virtd.server.service import StartupError, VirtdService, prepareUnixSocket
+from virtd.server.session import peerIdentity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -221,6 +224,32 @@ class TLSTests(_Both, unittest.TestCase):
                                                transport="tls")
         self.assertEqual(rc, 0, err)
 
+    @defer.inlineCallbacks
+    def test_identityLogged(self):
+        """
+        A TLS client is logged with its certificate's DN, once when it
+        connects and again when it leaves.
+        """
+        import libvirt
+        from twisted.logger import globalLogPublisher
+
+        events: list[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        def identities() -> list[str]:
+            return [e["identity"] for e in events
+                    if e.get("log_format", "").startswith("client ")]
+
+        conn = yield inThread(libvirt.open, self.ours.uri("tls"))
+        yield inThread(conn.close)
+        for _ in range(100):  # the daemon sees the hang-up a little later
+            if len(identities()) == 2:
+                break
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(len(identities()), 2, identities())
+        for identity in identities():
+            self.assertRegex(identity, r"^127\.0\.0\.1:\d+ dn=C=GB,O=virtd,CN=client1$")
+
     def tryHandshake(self, certDir: str | None) -> bytes:
         """
         A raw TLS client: handshake (with the certificate in C{certDir} if
@@ -419,3 +448,32 @@ class TwistdTests(unittest.TestCase):
         # virsh ends with CONNECT_CLOSE: an orderly end, logged as one.
         self.assertIn("calls (closed after the client's CONNECT_CLOSE)", log)
         self.assertFalse(os.path.exists(sock))
+
+
+class PeerIdentityTests(unittest.SynchronousTestCase):
+    """
+    L{peerIdentity} names a client for the log lines.
+    """
+
+    def transport(self, certificateCalls: list) -> StringTransport:
+        t = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 40000))
+        t.getPeerCertificate = lambda: certificateCalls.append(1)  # type: ignore[attr-defined]
+        return t
+
+    def test_dnFromTLSLayer(self):
+        """
+        A DN the TLS layer already worked out is used as it is: the
+        certificate is not read again.
+        """
+        calls: list = []
+        got = peerIdentity(self.transport(calls), "C=GB,O=virtd,CN=client1")
+        self.assertEqual(got, "192.0.2.7:40000 dn=C=GB,O=virtd,CN=client1")
+        self.assertEqual(calls, [])
+
+    def test_noCertificate(self):
+        """
+        Without a DN or a certificate, the address alone.
+        """
+        calls: list = []
+        self.assertEqual(peerIdentity(self.transport(calls)), "192.0.2.7:40000")
+        self.assertEqual(calls, [1])

@@ -51,11 +51,14 @@ class ListenerInfo:
         return f"<listener {self.description}{ro}>"
 
 
-def peerIdentity(transport: Any) -> str:
+def peerIdentity(transport: Any, dn: str | None = None) -> str:
     """
     Describe who is on the other end of C{transport}, for logs: uid/pid/gid
     from C{SO_PEERCRED} on unix sockets, the certificate's DN on TLS, the
     address otherwise.
+
+    @param dn: the client certificate's DN when the TLS layer has already
+        worked it out (it is then not read from the certificate again).
     """
     parts = []
     try:
@@ -69,7 +72,7 @@ def peerIdentity(transport: Any) -> str:
         pass
     cert = None
     getCert = getattr(transport, "getPeerCertificate", None)
-    if getCert is not None:
+    if dn is None and getCert is not None:
         try:
             cert = getCert()
         except Exception:
@@ -85,8 +88,10 @@ def peerIdentity(transport: Any) -> str:
         parts.append(f"{peer.host}:{peer.port}")
     elif peer is not None:
         parts.append(str(peer))
-    if cert is not None:
-        parts.append(f"dn={_dn(cert)}")
+    if dn is None and cert is not None:
+        dn = _dn(cert)
+    if dn is not None:
+        parts.append(f"dn={dn}")
     return " ".join(parts) or "unknown peer"
 
 
@@ -163,7 +168,8 @@ class ClientSession:
     # -- connection events (called by ServerPeer) ------------------------------
 
     def connectionMade(self) -> None:
-        self.identity = peerIdentity(self.peer.transport)
+        self.identity = peerIdentity(self.peer.transport,
+                                     getattr(self.peer, "tlsPeerDN", None))
         self.dispatcher.sessionStarted(self)
         self.limits.start()
         log.info("client connected: {identity} via {listener}",
