@@ -107,8 +107,7 @@ class DispatcherHarness:
         peer = ServerPeer(self.reactor, isServer=True)
         session = ClientSession(self.dispatcher, peer,
                                 ListenerInfo("unix", readonly, "unix:test"))
-        peer.session = session
-        peer.callHandler = lambda h, p: self.dispatcher.dispatch(session, h, p)
+        peer.session = session  # its callHandler goes to session.dispatcher
         transport = StringTransport()
         peer.makeConnection(transport)
         return transport, session
@@ -499,3 +498,23 @@ def _failure():
     from twisted.python.failure import Failure
 
     return Failure(ConnectionDone())
+
+
+class SessionlessPeerTests(SynchronousTestCase):
+    def test_callRefused(self):
+        """
+        A daemon-side peer with no session answers a call with libvirt's
+        RPC error instead of dropping it.
+        """
+        from twisted.internet.task import Clock
+
+        peer = ServerPeer(Clock(), isServer=True)
+        transport = StringTransport()
+        peer.makeConnection(transport)
+        peer.dataReceived(encodeFrame(
+            Header(P, 1, remote.REMOTE_PROC_CONNECT_OPEN, VIR_NET_CALL, 7,
+                   VIR_NET_OK), b""))
+        data = transport.value()
+        header = decodeHeader(data[4:28])
+        self.assertEqual((header.serial, header.status), (7, VIR_NET_ERROR))
+        self.assertIn(b"no session", data)

@@ -11,6 +11,7 @@ import struct
 import time
 
 from twisted.internet import defer
+from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from tests.test_server_fixture import InProcessVirtd, inThread
@@ -238,3 +239,50 @@ class FrameTimeoutTests(unittest.TestCase):
         outcome, seconds = yield dripping
         self.assertEqual(outcome, "dropped")
         self.assertLessEqual(seconds, 3)
+
+
+class IdleCostTests(unittest.TestCase):
+    """
+    What an opened, idle client keeps on the daemon (D4 in
+    docs/benchmarks.rst measures the bytes).
+    """
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_openedClientsHoldNoTimerOrBacklog(self):
+        """
+        Once a client has opened its hypervisor connection, its handshake
+        deadline timer is gone, and a connection that was never paused has
+        no frame backlog allocated.
+        """
+        import gc
+
+        import libvirt
+        from twisted.internet import reactor
+
+        from virtd.server.limits import ClientLimits
+        from virtd.server.session import ServerPeer
+
+        ours = yield InProcessVirtd.forTest(self)
+
+        def deadlines() -> int:
+            return sum(1 for c in reactor.getDelayedCalls()
+                       if isinstance(getattr(c.func, "__self__", None), ClientLimits))
+
+        conns = yield inThread(lambda: [libvirt.open(ours.uri()) for _ in range(5)])
+        self.addCleanup(inThread, lambda: [c.close() for c in conns])
+        peers = [o for o in gc.get_objects() if isinstance(o, ServerPeer)
+                 and o.session is not None and o.session.conn is not None]
+        self.assertEqual(len(peers), 5)
+        self.assertEqual(deadlines(), 0)
+        self.assertEqual([p for p in peers if "_backlog" in vars(p)], [])
+        # A client that connects and has not opened yet does have one.
+        raw = socket.socket(socket.AF_UNIX)
+        self.addCleanup(raw.close)
+        yield inThread(raw.connect, ours.sock)
+        for _ in range(100):
+            if deadlines():
+                break
+            yield deferLater(reactor, 0.02, lambda: None)
+        self.assertEqual(deadlines(), 1)

@@ -178,12 +178,14 @@ class RPCPeer(Protocol):
         self._paused = False
         self._transportPaused = False
         self._held: list[bytes] | None = None
-        self._backlog: deque[bytes] = deque()
         self._lostWaiters: list[Deferred] = []
         self._lostReason: Failure | None = None
 
     _direct = False
     _plain = False
+    # Frames held while paused; made on first use, as an empty deque costs
+    # some 600 bytes on every idle connection.
+    _backlog: deque[bytes] | tuple[()] = ()
 
     def _send(self, data: bytes) -> None:
         if self._direct:
@@ -297,7 +299,10 @@ class RPCPeer(Protocol):
     def _queue(self, messages: Iterable[bytes]) -> None:
         # Keepalive frames are answered even while reading is paused, as
         # they take no request slot in libvirtd either.
-        append = self._backlog.append
+        backlog = self._backlog
+        if backlog.__class__ is not deque:
+            backlog = self._backlog = deque()
+        append = backlog.append
         for message in messages:
             if message[:8] == _KEEPALIVE_PREFIX and \
                     message[12:16] == _MESSAGE_TYPE:
@@ -666,7 +671,7 @@ class RPCPeer(Protocol):
         self.connected = 0
         self._held = None
         self._stopTimers()
-        self._backlog.clear()
+        self._backlog = ()
         if self.closeError is None:
             self.closeReason = (VIR_CONNECT_CLOSE_REASON_EOF
                                 if reason.check(ConnectionDone)

@@ -95,7 +95,6 @@ class PendingTable:
         self._clock = clock
         self._other = other
         self._calls: dict[int, PendingCall] = {}
-        self._abandoned: set[int] = set()
         self._serial = 0
 
     def __len__(self) -> int:
@@ -120,18 +119,29 @@ class PendingTable:
                                                serial)
         return serial, d
 
+    # Serials of calls given up on, whose late replies are dropped quietly;
+    # a set is made on first use (an empty one costs 216 bytes, and most
+    # connections never give up on a call).
+    _abandoned: set[int] | frozenset[int] = frozenset()
+
+    def _abandon(self, serial: int) -> None:
+        abandoned = self._abandoned
+        if abandoned.__class__ is not set:
+            abandoned = self._abandoned = set()
+        abandoned.add(serial)  # type: ignore[union-attr]
+
     def _cancelled(self, serial: int) -> None:
         call = self._calls.pop(serial, None)
         if call is not None:
             call.stopTimer()
-            self._abandoned.add(serial)
+            self._abandon(serial)
 
     def _timedOut(self, serial: int) -> None:
         call = self._calls.pop(serial, None)
         if call is None:
             return
         call.timer = None
-        self._abandoned.add(serial)
+        self._abandon(serial)
         call.deferred.errback(LibvirtError.fromCode(
             VIR_ERR_OPERATION_TIMEOUT, VIR_FROM_RPC,
             f"no reply to {call.name} (serial {serial}) from the "
@@ -150,7 +160,7 @@ class PendingTable:
         call = self._calls.pop(serial, None)
         if call is None:
             if serial in self._abandoned:
-                self._abandoned.discard(serial)
+                self._abandoned.discard(serial)  # type: ignore[union-attr]
                 return None
             return UNMATCHED
         if call.prog != prog or call.vers != vers or call.proc != proc:
@@ -191,7 +201,7 @@ class PendingTable:
         Fail every pending call with C{err}, at once, and forget them all.
         """
         calls, self._calls = self._calls, {}
-        self._abandoned.clear()
+        self._abandoned = frozenset()
         for call in calls.values():
             call.stopTimer()
             call.deferred.errback(err)

@@ -159,6 +159,7 @@ def _opened(session: ClientSession, header: Header, ok: bool,
     session.readonly = readonly
     if session.lost:
         return  # the dispatcher closes it once the job is accounted for
+    session.limits.opened()
     log.info("{identity} opened {uri}{ro}", identity=session.identity,
              uri=printable(uri), ro=" read-only" if readonly else "")
     session.peer.sendReply(header, b"")

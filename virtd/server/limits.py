@@ -78,6 +78,13 @@ class ClientLimits:
         if timer is not None and timer.active():
             timer.cancel()
 
+    def opened(self) -> None:
+        """
+        The client opened its hypervisor connection: the handshake deadline
+        is met, so its timer goes (an idle client holds no timer).
+        """
+        self.stop()
+
     # -- the handshake deadline ------------------------------------------------
 
     def _authExpired(self) -> None:

@@ -11,7 +11,6 @@ import errno
 import os
 import socket
 import stat
-from functools import partial
 from typing import Any
 
 from twisted.application.service import Service
@@ -111,7 +110,6 @@ class RPCServerFactory(Factory):
         session = ClientSession(dispatcher, peer, self.listener)
         session.limits.authTimeout = service.config.authTimeout
         peer.session = session
-        peer.callHandler = partial(dispatcher.dispatch, session)
         peer.factory = self
         return peer
 

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from virtd.protocol.message import Header
 from virtd.rpc.directwrite import SharedSender
 from virtd.rpc.peer import VIR_CONNECT_CLOSE_REASON_CLIENT, RPCPeer
+from virtd.rpc.pending import rpcError
 from virtd.server.limits import ClientLimits
 
 if TYPE_CHECKING:
@@ -224,6 +226,18 @@ class ServerPeer(RPCPeer):
 
     session: ClientSession | None = None
     _shared: SharedSender | None = None
+
+    def callHandler(self, header: Header, payload: bytes) -> None:  # type: ignore[override]
+        """
+        Hand an incoming call to the session's dispatcher (a method, not a
+        C{partial} made per connection: some 230 bytes less per client).
+        """
+        session = self.session
+        if session is not None:
+            session.dispatcher.dispatch(session, header, payload)
+        else:
+            self.sendError(header, rpcError("this connection has no session "
+                                            "to run calls"))
 
     @property
     def encode(self) -> Any:
