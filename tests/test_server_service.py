@@ -236,6 +236,7 @@ class TLSTests(_Both, unittest.TestCase):
         events: list[dict] = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
         def identities() -> list[str]:
             return [e["identity"] for e in events
                     if e.get("log_format", "").startswith("client ")]
