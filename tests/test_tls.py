@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from twisted.internet import defer, protocol, reactor, threads
-from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.support import RealLibvirtd, removeTree, shortTempDir
@@ -32,10 +32,11 @@ from virtd import pki
 from virtd.errors import VIR_ERR_RPC, LibvirtError
 from virtd.tls import (
     ConfirmingServerFactory,
+    TLSServerFactory,
     certificateDN,
     dnMatches,
     locateClientCredentials,
-    serverContextFactory,
+    serverSSLContext,
 )
 from virtd.transports import endpointFor
 from virtd.uri import parse
@@ -109,12 +110,12 @@ class Fixture:
     @defer.inlineCallbacks
     def listen(self, serverDir: str, factory: Any, confirm: bool = True,
                allowedDNs: Any = None) -> Any:
-        ctx = serverContextFactory(serverDir)
+        ctx = serverSSLContext(serverDir)
         if confirm:
             factory = ConfirmingServerFactory(factory, allowedDNs=allowedDNs,
                                               handshakeTimeout=5, reactor=reactor)
-        port = yield SSL4ServerEndpoint(reactor, 0, ctx, interface="127.0.0.1").listen(
-            factory)
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            TLSServerFactory(factory, ctx))
         self.testCase.addCleanup(port.stopListening)
         return port.getHost().port
 
@@ -337,11 +338,11 @@ class OwnServerTests(TestCase):
         """
         A client that connects and never starts TLS is dropped.
         """
-        ctx = serverContextFactory(self.fx.serverDir("srv"))
+        ctx = serverSSLContext(self.fx.serverDir("srv"))
         factory = ConfirmingServerFactory(protocol.Factory.forProtocol(AuthListServer),
                                           handshakeTimeout=0.5, reactor=reactor)
-        port = yield SSL4ServerEndpoint(reactor, 0, ctx, interface="127.0.0.1").listen(
-            factory)
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            TLSServerFactory(factory, ctx))
         self.addCleanup(port.stopListening)
 
         def idle() -> bytes:
@@ -360,7 +361,7 @@ class OwnServerTests(TestCase):
                               os.path.join(self.fx.dir, "nothing"))
         self.assertIn("Cannot read CA certificate", e.get_error_message())
         self.assertIn("nothing/cacert.pem", e.get_error_message())
-        e = self.assertRaises(LibvirtError, serverContextFactory,
+        e = self.assertRaises(LibvirtError, serverSSLContext,
                               os.path.join(self.fx.dir, "nothing"))
         self.assertIn("Cannot read CA certificate", e.get_error_message())
 

@@ -169,7 +169,7 @@ class VirtdService(Service):
 
     def _loadTLS(self) -> Any:
         from virtd.errors import LibvirtError
-        from virtd.tls import serverContextFactory
+        from virtd.tls import serverSSLContext
 
         if self.config.pkiPath:
             # The same check as 'python -m virtd.pki --check': an expired or
@@ -187,14 +187,14 @@ class VirtdService(Service):
                     "create one with 'python -m virtd.pki init DIR')")
 
         try:
-            factory = serverContextFactory(self.config.pkiPath)
+            context = serverSSLContext(self.config.pkiPath)
         except LibvirtError as e:
             where = (f"--pki-path {self.config.pkiPath}" if self.config.pkiPath
                      else "libvirt's system PKI layout (/etc/pki/...)")
             raise StartupError(f"cannot set up TLS from {where}: {e}; create "
                                f"the files with 'python -m virtd.pki init' or "
                                f"point --pki-path at them") from None
-        return factory
+        return context
 
     # -- starting ------------------------------------------------------------
 
@@ -278,14 +278,15 @@ class VirtdService(Service):
         return maybeDeferred(self._added, info, port)
 
     def _listenTLS(self, portNumber: int) -> Deferred:
-        from virtd.tls import ConfirmingServerFactory
+        from virtd.tls import ConfirmingServerFactory, TLSServerFactory
 
         info = ListenerInfo("tls", False, "")
         factory = ConfirmingServerFactory(
             RPCServerFactory(self, info), allowedDNs=self.config.allowedDNs,
             handshakeTimeout=self.config.tlsHandshakeTimeout,
             reactor=self.reactor)
-        port = self.reactor.listenSSL(portNumber, factory, self._tlsContext,
+        port = self.reactor.listenTCP(portNumber,
+                                      TLSServerFactory(factory, self._tlsContext),
                                       backlog=self.config.backlog,
                                       interface=self.config.listenAddr)
         host = port.getHost()

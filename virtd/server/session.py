@@ -99,9 +99,9 @@ def peerIdentity(transport: Any, dn: str | None = None) -> str:
 
 def _dn(cert: Any) -> str:
     try:
-        from virtd.pki import formatDN
+        from virtd.tls.dn import certificateDN
 
-        return formatDN(cert.to_cryptography().subject)
+        return certificateDN(cert)
     except Exception:
         try:
             return ",".join(f"{k.decode()}={v.decode()}"

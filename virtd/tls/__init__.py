@@ -7,16 +7,20 @@ Client side (used by L{virtd.transports}): L{TLSClientEndpoint}.
 
 Server side (for the daemon)::
 
-    from twisted.internet.endpoints import SSL4ServerEndpoint
-    from virtd.tls import serverContextFactory, ConfirmingServerFactory
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+    from virtd.tls import ConfirmingServerFactory, TLSServerFactory, serverSSLContext
 
-    ctx = serverContextFactory("/etc/pki/virtd")      # or None: libvirt's paths
-    SSL4ServerEndpoint(reactor, 16514, ctx, interface="127.0.0.1").listen(
-        ConfirmingServerFactory(rpcFactory, allowedDNs=["C=GB,O=virtd,CN=*"],
-                                handshakeTimeout=10, reactor=reactor))
+    ctx = serverSSLContext("/etc/pki/virtd")      # or None: libvirt's paths
+    TCP4ServerEndpoint(reactor, 16514, interface="127.0.0.1").listen(
+        TLSServerFactory(
+            ConfirmingServerFactory(rpcFactory, allowedDNs=["C=GB,O=virtd,CN=*"],
+                                    handshakeTimeout=10, reactor=reactor),
+            ctx))
 
-L{serverContextFactory} requires a client certificate signed by the CA
-(unless C{verifyClient=False}); L{ConfirmingServerFactory} waits for the
+L{serverSSLContext} requires a client certificate signed by the CA
+(unless C{verifyClient=False}); L{TLSServerFactory} runs TLS 1.2 or 1.3
+(without session tickets, which libvirt's client cannot take before the
+confirmation byte) on Python's C{ssl}; L{ConfirmingServerFactory} waits for the
 handshake, matches the client's DN against the allowlist (L{dnMatches}),
 writes C{0x01} and only then builds the wrapped factory's protocol (which
 sees no TLS detail and gets C{tlsPeerDN} set to the client's DN string);
@@ -37,8 +41,11 @@ them all:
     server's name, our own files) and advice for OpenSSL verify errors.
   - L{virtd.tls.client}: L{TLSClientEndpoint}, TCP + TLS + waiting for
     the confirmation byte.
-  - L{virtd.tls.server}: L{serverContextFactory} and
-    L{ConfirmingServerFactory}.
+  - L{virtd.tls.sslcontext}: L{serverSSLContext}, the daemon's context
+    on Python's C{ssl}.
+  - L{virtd.tls.memorybio}: L{TLSServerFactory}, TLS over memory BIOs
+    under any protocol factory.
+  - L{virtd.tls.server}: L{ConfirmingServerFactory}.
 """
 
 # The public names are listed in __all__; every other name virtd.tls had as
@@ -71,9 +78,10 @@ from virtd.tls.credentials import _userPki as _userPki
 from virtd.tls.dn import _glob as _glob
 from virtd.tls.dn import _globCache as _globCache
 from virtd.tls.dn import certificateDN, dnMatches
-from virtd.tls.server import ConfirmingServerFactory, serverContextFactory
+from virtd.tls.memorybio import TLSServerFactory
+from virtd.tls.server import ConfirmingServerFactory
 from virtd.tls.server import _ConfirmingServerProtocol as _ConfirmingServerProtocol
-from virtd.tls.server import _ServerContextFactory as _ServerContextFactory
+from virtd.tls.sslcontext import serverSSLContext
 from virtd.tls.verify import _CHAIN_ERRORS as _CHAIN_ERRORS
 from virtd.tls.verify import _VERIFY_TEXT as _VERIFY_TEXT
 from virtd.tls.verify import _checkServerName as _checkServerName
@@ -87,7 +95,8 @@ __all__ = [
     "locateClientCredentials",
     "locateServerCredentials",
     "TLSClientEndpoint",
-    "serverContextFactory",
+    "serverSSLContext",
+    "TLSServerFactory",
     "ConfirmingServerFactory",
     "certificateDN",
     "dnMatches",

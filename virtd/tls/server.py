@@ -1,12 +1,10 @@
 """
-The server side of libvirt's TLS transport, for the daemon:
-L{serverContextFactory} builds the OpenSSL context from the server's PKI
-files (requiring a client certificate signed by the CA unless told not
-to), and L{ConfirmingServerFactory} wraps the daemon's protocol factory so
-each client is checked against the DN allowlist and sent the confirmation
-byte C{0x01} before the RPC protocol sees it. A client that fails a check,
-or does not finish the handshake in time, is dropped without a word, as
-libvirtd does.
+libvirt's checks after the TLS handshake, for the daemon:
+L{ConfirmingServerFactory} wraps the daemon's protocol factory so each
+client is checked against the DN allowlist and sent the confirmation byte
+C{0x01} before the RPC protocol sees it. A client that fails a check, or
+does not finish the handshake in time, is dropped without a word, as
+libvirtd does. The TLS layer under it is L{virtd.tls.memorybio}.
 """
 
 from __future__ import annotations
@@ -14,92 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.internet.interfaces import (
-    IHandshakeListener,
-    IOpenSSLContextFactory,
-    IProtocolFactory,
-)
+from twisted.internet.interfaces import IHandshakeListener, IProtocolFactory
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from virtd.errors import VIR_ERR_INVALID_ARG, VIR_FROM_RPC, LibvirtError
-from virtd.tls.context import CONFIRM_BYTE, _baseContext, _error, _loadCRL, _loadPair, _sslText
-from virtd.tls.credentials import ServerCredentials, locateServerCredentials
+from virtd.tls.context import CONFIRM_BYTE
 from virtd.tls.dn import certificateDN, dnMatches
 
-__all__ = ["serverContextFactory", "ConfirmingServerFactory"]
+__all__ = ["ConfirmingServerFactory"]
 
 # The namespace virtd.tls logged under as one module, so log filters still match.
 _log = Logger(namespace="virtd.tls")
-
-
-@implementer(IOpenSSLContextFactory)
-class _ServerContextFactory:
-    """
-    A pyOpenSSL context factory (C{getContext()}) for
-    C{SSL4ServerEndpoint} / C{listenSSL}.
-
-    @ivar credentials: the L{ServerCredentials} in use.
-    """
-
-    def __init__(self, ctx: Any, credentials: ServerCredentials) -> None:
-        self._ctx = ctx
-        self.credentials = credentials
-
-    def getContext(self) -> Any:
-        return self._ctx
-
-
-def serverContextFactory(pkiDir: str | None = None, *, caFile: str | None = None,
-                         certFile: str | None = None, keyFile: str | None = None,
-                         crlFile: str | None = None,
-                         verifyClient: bool = True) -> _ServerContextFactory:
-    """
-    The TLS context for a libvirt-compatible server.
-
-    @param pkiDir: a directory with C{cacert.pem}, C{servercert.pem},
-        C{serverkey.pem} and optionally C{cacrl.pem} (see
-        L{locateServerCredentials} for the defaults when C{None}).
-    @param caFile: overrides the CA (libvirtd.conf C{ca_file}).
-    @param certFile: overrides the certificate (C{cert_file}).
-    @param keyFile: overrides the key (C{key_file}).
-    @param crlFile: overrides the CRL (C{crl_file}).
-    @param verifyClient: require a client certificate signed by the CA
-        (C{False} is libvirtd's C{tls_no_verify_certificate = 1}: none is
-        asked for).
-    @return: an object with C{getContext()} (and C{.credentials}), to pass
-        as the context factory of C{SSL4ServerEndpoint} or C{listenSSL}.
-    @raise LibvirtError: naming an unreadable or mismatched file.
-    """
-    from OpenSSL import SSL
-
-    creds = locateServerCredentials(pkiDir, caFile=caFile, certFile=certFile,
-                                    keyFile=keyFile, crlFile=crlFile)
-    ctx = _baseContext(SSL.TLS_SERVER_METHOD)
-    # libvirt's client (GnuTLS) reads the confirmation byte once, right after
-    # its handshake; a TLS 1.3 NewSessionTicket from OpenSSL arriving first
-    # makes that read fail with EAGAIN ("Unable to read TLS confirmation").
-    # pyOpenSSL cannot turn the tickets off (SSL_CTX_set_num_tickets), so a
-    # libvirt-compatible server stays at TLS 1.2.
-    ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
-    _loadPair(ctx, creds.cert, creds.key, "server")
-    try:
-        ctx.load_verify_locations(creds.ca)
-        ctx.load_client_ca(creds.ca.encode())
-    except SSL.Error as e:
-        raise _error(f"Cannot load CA certificate '{creds.ca}': {_sslText(e)}") from None
-    if creds.crl:
-        _loadCRL(ctx, creds.crl)
-    if verifyClient:
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
-                       lambda conn, cert, errno, depth, ok: bool(ok))
-    else:
-        ctx.set_verify(SSL.VERIFY_NONE, lambda *a: True)
-    # Needed for session resumption when client certificates are verified.
-    ctx.set_session_id(b"virtd")
-    return _ServerContextFactory(ctx, creds)
 
 
 @implementer(IHandshakeListener)
@@ -129,9 +55,9 @@ class _ConfirmingServerProtocol(Protocol):
         if allowed is not None and (dn is None or not dnMatches(dn, allowed)):
             _log.warn("TLS client {peer} with DN {dn!r} is not in the allowed DN list; "
                       "closing", peer=self.transport.getPeer(), dn=dn)
-            # A clean close lets our last handshake record out (under TLS 1.2
-            # the client is still waiting for it); the handshake deadline
-            # still aborts a client that will not take it.
+            # A clean close sends close_notify, so the client reads an end
+            # rather than a reset; the handshake deadline still aborts a
+            # client that will not take it.
             self.transport.loseConnection()
             return
         if self._timer is not None and self._timer.active():
