@@ -251,6 +251,41 @@ class TLSTests(_Both, unittest.TestCase):
         for identity in identities():
             self.assertRegex(identity, r"^127\.0\.0\.1:\d+ dn=C=GB,O=virtd,CN=client1$")
 
+    @defer.inlineCallbacks
+    def test_manyCallsInFlight(self):
+        """
+        Eight libvirt-python threads on one TLS connection keep more calls
+        in flight than a client may have running (5): reading stops and
+        resumes, and workers send replies through the TLS layer, yet every
+        call is answered.
+        """
+        import threading
+
+        import libvirt
+
+        conn = yield inThread(libvirt.open, self.ours.uri("tls"))
+        self.addCleanup(inThread, conn.close)
+        dom = yield inThread(conn.lookupByName, "test")
+        results: list[list[int]] = []
+        lock = threading.Lock()
+
+        def calls() -> None:
+            for _ in range(100):
+                info = dom.info()
+                with lock:
+                    results.append(info)
+
+        def run() -> None:
+            threads = [threading.Thread(target=calls) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+
+        yield inThread(run)
+        self.assertEqual(len(results), 800)
+        self.assertEqual({r[0] for r in results}, {libvirt.VIR_DOMAIN_RUNNING})
+
     def tryHandshake(self, certDir: str | None) -> bytes:
         """
         A raw TLS client: handshake (with the certificate in C{certDir} if

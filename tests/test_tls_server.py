@@ -16,13 +16,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from twisted.internet import defer, protocol, reactor, threads
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from tests.support import removeTree, shortTempDir
 from tests.test_tls import AUTH_LIST_CALL, AUTH_LIST_REPLY, AuthListServer
 from virtd import pki
 from virtd.errors import LibvirtError
+from virtd.rpc.directwrite import CARRIED, SENT, IReplySender
 from virtd.tls import ConfirmingServerFactory, TLSServerFactory, serverSSLContext
 
 
@@ -90,11 +94,7 @@ class TLSServerTests(TestCase):
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                 got = s.recv(1)
                 s.sendall(AUTH_LIST_CALL)
-                while len(got) < 1 + len(AUTH_LIST_REPLY):
-                    chunk = s.recv(100)
-                    if not chunk:
-                        break
-                    got += chunk
+                got += receive(s, len(AUTH_LIST_REPLY))
                 return got, s.version() or "", s.session.has_ticket
 
     @defer.inlineCallbacks
@@ -190,13 +190,7 @@ class TLSServerTests(TestCase):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
                 with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                     s.sendall(data)
-                    got = bytearray()
-                    while len(got) < len(data):
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            break
-                        got += chunk
-                    return bytes(got)
+                    return receive(s, len(data))
 
         got = yield threads.deferToThread(echo)
         self.assertEqual(got, data)
@@ -285,6 +279,51 @@ class TLSServerTests(TestCase):
             self.authList, port, self.clientContext(self.clientDir))
         self.assertEqual(got, b"\x01" + AUTH_LIST_REPLY)
 
+    @defer.inlineCallbacks
+    def test_sendFromThread(self) -> None:
+        """
+        A worker thread encrypts and sends on its own; what the kernel did
+        not take is carried, and goes out before the reactor's next write.
+        (Workers use it for replies, see ServerPeer.sharedSender.)
+        """
+        outcomes: list[str] = []
+        big = os.urandom(4 << 20)
+
+        @implementer(IHandshakeListener)
+        class FromThread(protocol.Protocol):
+            def handshakeCompleted(self) -> None:
+                # A small send buffer: one send cannot take the big message.
+                self.transport.getHandle().setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                sender = self.transport.threadSender()
+                verifyObject(IReplySender, sender)
+                if not sender.prepare():
+                    outcomes.append("not prepared")
+                    return
+                d = threads.deferToThread(sender.sendFromThread, b"first")
+                d.addCallback(outcomes.append)
+                # Too much for the socket's buffers: part is carried.
+                d.addCallback(lambda _: threads.deferToThread(sender.sendFromThread, big))
+                d.addCallback(outcomes.append)
+                # The reactor writes before taking the carried part itself.
+                d.addCallback(lambda _: self.transport.write(b"last"))
+                d.addCallback(lambda _: outcomes.append(sender.flush()))
+
+        port = yield self.listen(protocol.Factory.forProtocol(FromThread),
+                                 confirm=False)
+        ctx = self.clientContext(self.clientDir)
+        want = len(b"first") + len(big) + len(b"last")
+
+        def read() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"go")  # the handshake finishes on the server
+                    return receive(s, want)
+
+        got = yield threads.deferToThread(read)
+        self.assertEqual(got, b"first" + big + b"last")
+        self.assertEqual(outcomes, [SENT, CARRIED, 0])
+
     def test_badFiles(self) -> None:
         """
         A key that does not match the certificate is named at startup.
@@ -303,6 +342,19 @@ class TLSServerTests(TestCase):
                 return
             yield deferLater(0.01)
         self.fail(f"nothing logged with {text!r}: {self.logged}")
+
+
+def receive(s: socket.socket, count: int) -> bytes:
+    """
+    Read C{count} bytes from C{s}, or what came before it closed.
+    """
+    got = bytearray()
+    while len(got) < count:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
 
 
 def deferLater(seconds: float) -> defer.Deferred:

@@ -18,7 +18,9 @@ C{transport.write} itself.
 L{SharedSender} goes one step further for the daemon: a worker thread that
 has just made a reply sends it itself, so the reply does not wait for the
 reactor thread to wake up (a futex wake-up, a GIL hand-off and a reactor
-iteration per call in CPython).
+iteration per call in CPython). L{IReplySender} is what the daemon needs of
+it; the TLS listener's connections provide one too
+(L{virtd.tls.memorybio}).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import threading
 from typing import Any
 
 from twisted.internet import tcp
+from zope.interface import Interface, implementer
 
-__all__ = ["CARRIED", "NOT_SENT", "SENT", "SharedSender", "canWriteDirectly",
-           "writeDirectly"]
+__all__ = ["CARRIED", "NOT_SENT", "SENT", "IReplySender", "SharedSender",
+           "canWriteDirectly", "writeDirectly"]
 
 try:
     from twisted.internet import unix as _unix
@@ -80,6 +83,47 @@ CARRIED = "carried"
 NOT_SENT = "not sent"
 
 
+class IReplySender(Interface):
+    """
+    The sending side of one connection, shared between the reactor thread
+    and the worker threads that send their replies themselves.
+    """
+
+    def prepare() -> bool:
+        """
+        Reactor thread: get ready for L{sendFromThread}.
+
+        @return: whether workers may send now.
+        """
+
+    def sendFromThread(data: bytes) -> str:  # noqa: N805
+        """
+        Worker thread: send the whole message C{data} now if nothing is
+        queued before it.
+
+        @return: L{SENT}, L{CARRIED} (the reactor thread must call
+            L{flush}) or L{NOT_SENT} (the reactor thread must send C{data}).
+        """
+
+    def send(data: bytes) -> None:  # noqa: N805
+        """
+        Reactor thread: send C{data} after anything a worker left over.
+        """
+
+    def flush() -> int:
+        """
+        Reactor thread: queue what a worker could not send.
+
+        @return: the number of bytes queued.
+        """
+
+    def close() -> None:
+        """
+        Reactor thread, once the connection is lost: no more sends.
+        """
+
+
+@implementer(IReplySender)
 class SharedSender:
     """
     The sending side of a plain socket, shared between the reactor thread

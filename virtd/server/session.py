@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from virtd.protocol.message import Header
-from virtd.rpc.directwrite import SharedSender
+from virtd.rpc.directwrite import IReplySender, SharedSender
 from virtd.rpc.peer import VIR_CONNECT_CLOSE_REASON_CLIENT, RPCPeer
 from virtd.rpc.pending import rpcError
 from virtd.server.limits import ClientLimits
@@ -225,7 +225,7 @@ class ServerPeer(RPCPeer):
     plainReads = True
 
     session: ClientSession | None = None
-    _shared: SharedSender | None = None
+    _shared: IReplySender | None = None
 
     def callHandler(self, header: Header, payload: bytes) -> None:  # type: ignore[override]
         """
@@ -247,17 +247,23 @@ class ServerPeer(RPCPeer):
         """
         return self._encode
 
-    def sharedSender(self) -> SharedSender | None:
+    def sharedSender(self) -> IReplySender | None:
         """
-        The L{SharedSender} worker threads may send replies with, or
-        C{None} where they may not (TLS and other transports Twisted must
-        write itself, a connection that is closing).
+        The L{IReplySender} worker threads may send replies with (a
+        L{SharedSender}, or for TLS the transport's own, see
+        L{virtd.tls.memorybio}), or C{None} where they may not (transports
+        Twisted must write itself, a connection that is closing).
         """
         shared = self._shared
         if shared is None:
-            if not self._direct:
-                return None
-            shared = self._shared = SharedSender(self.transport)
+            if self._direct:
+                shared = SharedSender(self.transport)
+            else:
+                make = getattr(self.transport, "threadSender", None)
+                if make is None:
+                    return None
+                shared = make()
+            self._shared = shared
         return shared if shared.prepare() else None
 
     def _send(self, data: bytes) -> None:
