@@ -216,7 +216,9 @@ class DaemonThroughput(Measurement):
         self.transport, self.shape = transport, shape
         self.key = f"D1-{transport}-{shape}"
         self.title = f"dom.info() {transport}, {self.SHAPES[shape]}"
-        self.metrics = (Metric("rate", self.title, "calls/s", Target(True, 1.0)),)
+        # The issue's target covers unix and tcp; TLS rows are information.
+        limit = None if transport == "tls" else 1.0
+        self.metrics = (Metric("rate", self.title, "calls/s", Target(True, limit)),)
 
     def specs(self, uri: str, s: Settings) -> list[dict[str, Any]]:
         """
@@ -468,6 +470,7 @@ def allMeasurements() -> list[Measurement]:
     """
     return [
         *(DaemonThroughput(t, shape) for t in ("unix", "tcp") for shape in ("1x1", "8x8", "8x1")),
+        DaemonThroughput("tls", "1x1"), DaemonThroughput("tls", "8x1"),
         DaemonLatency("unix"), DaemonLatency("tcp"),
         ConnectionSetup("unix"), ConnectionSetup("tls"),
         IdleConnections(),
