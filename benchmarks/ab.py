@@ -14,14 +14,18 @@ tree, or both.
     .venv/bin/python benchmarks/ab.py --a-source /tmp/before --rounds 8
 
 Shapes (C{--shapes}): D1's C{unix-1x1}, C{unix-8x8}, C{unix-8x1} and the
-same over C{tcp}, plus C{unix-p50} / C{tcp-p50} (D2's one-client latency,
-in microseconds). The 8-client shapes move by 20-30 % from round to round
-on a busy two-core machine: use several rounds and compare medians.
+same over C{tcp}, C{tls-1x1} and C{tls-8x1}, plus C{unix-p50} /
+C{tcp-p50} (D2's one-client latency, in microseconds) and C{unix-open} /
+C{tls-open} (D3's open+close per second). Both daemons listen for TLS
+with a PKI made for the run. The 8-client shapes move by 20-30 % from
+round to round on a busy two-core machine: use several rounds and
+compare medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -32,8 +36,13 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from bench.cases import DaemonThroughput, Settings, _callsSpec, _runCalls  # noqa: E402
 from bench.daemons import VirtdDaemon  # noqa: E402
 
+from tests.support import removeTree, shortTempDir  # noqa: E402
+from virtd.pki import initPKI  # noqa: E402
+
 SHAPES = ["unix-1x1", "unix-8x8", "unix-8x1", "tcp-1x1", "tcp-8x8", "tcp-8x1",
           "unix-p50"]
+#: Shapes measured only when asked for.
+MORE_SHAPES = ["tcp-p50", "tls-1x1", "tls-8x1", "unix-open", "tls-open"]
 
 
 def measure(daemon: VirtdDaemon, shape: str, settings: Settings) -> float:
@@ -48,6 +57,9 @@ def measure(daemon: VirtdDaemon, shape: str, settings: Settings) -> float:
         spec = _callsSpec(uri, "libvirt", "info", seconds=settings.seconds,
                           latency=True)
         return _runCalls([spec], daemon.process.pid, settings.seconds)["p50"] * 1000
+    if kind == "open":
+        spec = {"mode": "openclose", "uri": uri, "seconds": settings.seconds}
+        return _runCalls([spec], daemon.process.pid, settings.seconds)["rate"]
     specs = DaemonThroughput(transport, kind).specs(uri, settings)
     return _runCalls(specs, daemon.process.pid, settings.seconds)["rate"]
 
@@ -63,17 +75,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--shapes", default=",".join(SHAPES),
-                        help="comma-separated, from: " + ", ".join(SHAPES)
-                        + ", tcp-p50")
+                        help="comma-separated, from: " + ", ".join(SHAPES + MORE_SHAPES))
     args = parser.parse_args(argv[1:])
     shapes = [s for s in args.shapes.split(",") if s]
     for shape in shapes:
-        if shape not in SHAPES + ["tcp-p50"]:
+        if shape not in SHAPES + MORE_SHAPES:
             parser.error(f"unknown shape {shape!r}")
     settings = Settings(rounds=args.rounds, seconds=args.seconds)
+    pkiDir = shortTempDir("vdab")
+    layout = initPKI(pkiDir)
     sides = {
-        "A": VirtdDaemon(extraArgs=tuple(args.a_arg), source=args.a_source),
-        "B": VirtdDaemon(extraArgs=tuple(args.b_arg), source=args.b_source),
+        side: VirtdDaemon(tls=True, pkiPath=layout.serverDir, clientPki=layout.clientDir,
+                          extraArgs=tuple(extra), source=source)
+        for side, extra, source in (("A", args.a_arg, args.a_source),
+                                    ("B", args.b_arg, args.b_source))
     }
     results: dict[tuple[str, str], list[float]] = {}
     try:
@@ -92,18 +107,21 @@ def main(argv: list[str]) -> int:
     finally:
         for daemon in sides.values():
             daemon.stop()
+        removeTree(pkiDir)
     print()
     print(f"A: {' '.join(args.a_arg) or '(defaults)'}"
           f" from {args.a_source or 'this tree'}")
     print(f"B: {' '.join(args.b_arg) or '(defaults)'}"
           f" from {args.b_source or 'this tree'}")
-    print(f"{args.rounds} rounds x {args.seconds:g} s; calls/s, or us for -p50")
+    print(f"{args.rounds} rounds x {args.seconds:g} s; calls/s, us for -p50, "
+          f"opens/s for -open")
     print(f"{'shape':9}  {'A median':>9}  {'B median':>9}  {'B/A':>5}"
           f"  {'A mean':>9}  {'B mean':>9}")
     for shape in shapes:
         a, b = results[(shape, "A")], results[(shape, "B")]
         ma, mb = statistics.median(a), statistics.median(b)
-        print(f"{shape:9}  {ma:9,.0f}  {mb:9,.0f}  {mb / ma:5.2f}"
+        ratio = mb / ma if ma else math.nan  # A may have served nothing
+        print(f"{shape:9}  {ma:9,.0f}  {mb:9,.0f}  {ratio:5.2f}"
               f"  {statistics.mean(a):9,.0f}  {statistics.mean(b):9,.0f}")
     return 0
 

@@ -269,13 +269,14 @@ class HarnessSmokeTests(unittest.TestCase):
 
         printed = io.StringIO()
         self.patch(sys, "stdout", printed)
+        shapes = ["unix-1x1", "unix-p50", "tls-1x1", "tls-open"]
         status = ab.main(["ab.py", "--b-arg=--no-batch-workers", "--rounds", "1",
-                          "--seconds", "0.2", "--shapes", "unix-1x1,unix-p50"])
+                          "--seconds", "0.2", "--shapes", ",".join(shapes)])
         self.assertEqual(status, 0)
         lines = printed.getvalue().splitlines()
         self.assertIn("B: --no-batch-workers from this tree", lines)
-        rows = {line.split()[0]: line.split() for line in lines[-2:]}
-        self.assertEqual(sorted(rows), ["unix-1x1", "unix-p50"])
+        rows = {line.split()[0]: line.split() for line in lines[-len(shapes):]}
+        self.assertEqual(sorted(rows), sorted(shapes))
         for row in rows.values():
             a, b, ratio = (float(x.replace(",", "")) for x in row[1:4])
             self.assertGreater(a, 0)
