@@ -42,8 +42,9 @@ __all__ = ["TLSServerFactory", "TLSServerProtocol"]
 
 _log = Logger(namespace="virtd.tls")
 
-# One TLS record carries at most 16 KiB of plaintext.
-_READ_SIZE = 65536
+# SSLObject.read returns one record's plaintext, at most 16 KiB; asking
+# for more only makes a bigger buffer to shrink.
+_READ_SIZE = 16384
 
 
 @implementer(ISSLTransport)
