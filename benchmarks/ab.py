@@ -83,6 +83,14 @@ def main(argv: list[str]) -> int:
             parser.error(f"unknown shape {shape!r}")
     settings = Settings(rounds=args.rounds, seconds=args.seconds)
     pkiDir = shortTempDir("vdab")
+    try:
+        return _run(args, shapes, settings, pkiDir)
+    finally:
+        removeTree(pkiDir)
+
+
+def _run(args: argparse.Namespace, shapes: list[str], settings: Settings,
+         pkiDir: str) -> int:
     layout = initPKI(pkiDir)
     sides = {
         side: VirtdDaemon(tls=True, pkiPath=layout.serverDir, clientPki=layout.clientDir,
@@ -107,7 +115,6 @@ def main(argv: list[str]) -> int:
     finally:
         for daemon in sides.values():
             daemon.stop()
-        removeTree(pkiDir)
     print()
     print(f"A: {' '.join(args.a_arg) or '(defaults)'}"
           f" from {args.a_source or 'this tree'}")
