@@ -254,10 +254,9 @@ class TLSTests(_Both, unittest.TestCase):
     @defer.inlineCallbacks
     def test_manyCallsInFlight(self):
         """
-        Eight libvirt-python threads on one TLS connection keep more calls
-        in flight than a client may have running (5): reading stops and
-        resumes, and workers send replies through the TLS layer, yet every
-        call is answered.
+        Eight libvirt-python threads on one TLS connection (more than the
+        five calls a client may have running at once), their replies sent
+        through the TLS layer by worker threads: every call is answered.
         """
         import threading
 
