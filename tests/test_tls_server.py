@@ -10,6 +10,7 @@ import datetime
 import os
 import socket
 import ssl
+import time
 from typing import Any
 
 from cryptography import x509
@@ -236,48 +237,63 @@ class TLSServerTests(TestCase):
     def test_garbage(self) -> None:
         """
         Bytes that are not TLS, before and after a handshake, get the
-        client dropped and logged; the listener keeps serving.
+        client logged and hung up on at once (not at the handshake
+        deadline), its descriptors closed; the listener keeps serving.
         """
         port = yield self.listen(protocol.Factory.forProtocol(AuthListServer))
+        # The reactor's thread pool (and its waker pipe) first, then count.
+        yield threads.deferToThread(lambda: None)
+        descriptors = len(os.listdir("/proc/self/fd"))
 
-        def plain() -> bytes:
+        def untilClosed(sock: socket.socket) -> tuple[bytes, float]:
+            # What arrives until the server hangs up, and how long that took.
+            started, got = time.monotonic(), b""
+            while True:
+                try:
+                    chunk = sock.recv(100)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            return got, time.monotonic() - started
+
+        def plain() -> tuple[bytes, float]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                 s.sendall(AUTH_LIST_CALL)
-                got = b""
-                while True:
-                    try:
-                        chunk = s.recv(100)
-                    except ConnectionResetError:
-                        break
-                    if not chunk:
-                        break
-                    got += chunk
-                return got
+                return untilClosed(s)
 
         ctx = self.clientContext(self.clientDir)
 
-        def corrupt() -> bytes:
+        def corrupt() -> tuple[bytes, float]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
                 s = ctx.wrap_socket(raw, server_hostname="localhost")
                 self.assertEqual(s.recv(1), b"\x01")
                 # Past the TLS layer: an application-data record header
-                # with nonsense after it.
-                os.write(s.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
-                try:
-                    return s.recv(10)
-                except (ssl.SSLError, ConnectionError):
-                    return b""
+                # with nonsense after it; then read the bytes themselves.
+                with socket.socket(fileno=os.dup(s.fileno())) as below:
+                    below.settimeout(10)
+                    below.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+                    return untilClosed(below)
 
-        got = yield threads.deferToThread(plain)
+        # The server hangs up itself, well before the 5 s handshake deadline.
+        got, took = yield threads.deferToThread(plain)
         # At most an alert, never an RPC reply.
         self.assertNotIn(AUTH_LIST_REPLY, got)
+        self.assertLess(took, 4)
         yield self.waitForLog("failed the handshake: it does not speak TLS")
-        got = yield threads.deferToThread(corrupt)
-        self.assertEqual(got, b"")
+        _, took = yield threads.deferToThread(corrupt)
+        self.assertLess(took, 4)
         yield self.waitForLog("sent bad TLS data")
         got, _, _ = yield threads.deferToThread(
             self.authList, port, self.clientContext(self.clientDir))
         self.assertEqual(got, b"\x01" + AUTH_LIST_REPLY)
+        # Every connection's descriptors are closed again.
+        for _ in range(200):
+            if len(os.listdir("/proc/self/fd")) <= descriptors:
+                break
+            yield deferLater(0.01)
+        self.assertLessEqual(len(os.listdir("/proc/self/fd")), descriptors)
 
     @defer.inlineCallbacks
     def test_sendFromThread(self) -> None:
