@@ -478,7 +478,8 @@ class TwistdTests(unittest.TestCase):
         # twistd re-raises the signal it stopped on, after a clean stop.
         self.assertIn(status, (0, -15), log)
         self.assertIn("virtd stopped", log)
-        self.assertIn("client connected: unix pid=", log)
+        self.assertRegex(log, r"client unix pid=\d+ uid=\d+ gid=\d+ via "
+                              r"unix:\S+ opened test:///default\n")
         self.assertIn("client disconnected: unix pid=", log)
         # virsh ends with CONNECT_CLOSE: an orderly end, logged as one.
         self.assertIn("calls (closed after the client's CONNECT_CLOSE)", log)

@@ -160,8 +160,10 @@ def _opened(session: ClientSession, header: Header, ok: bool,
     if session.lost:
         return  # the dispatcher closes it once the job is accounted for
     session.limits.opened()
-    log.info("{identity} opened {uri}{ro}", identity=session.identity,
-             uri=printable(uri), ro=" read-only" if readonly else "")
+    log.info("client {identity} via {listener} opened {uri}{ro}",
+             identity=session.identity,
+             listener=session.listener.description, uri=printable(uri),
+             ro=" read-only" if readonly else "")
     session.peer.sendReply(header, b"")
 
 
