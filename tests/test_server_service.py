@@ -228,7 +228,7 @@ class TLSTests(_Both, unittest.TestCase):
     def test_identityLogged(self):
         """
         A TLS client is logged with its certificate's DN, once when it
-        connects and again when it leaves.
+        opens a connection and again when it leaves.
         """
         import libvirt
         from twisted.logger import globalLogPublisher

@@ -276,6 +276,7 @@ class Dispatcher:
         """
         Handle one incoming CALL (reactor thread).
         """
+        session.calls += 1
         if header.prog != self.program or header.vers != self.version:
             return self.refuse(session, header, rpcError(
                 f"Cannot find program {header.prog} version {header.vers}"))

@@ -125,6 +125,7 @@ class ClientSession:
     @ivar closeCallback: the client registered a close callback.
     @ivar keepalive: the client asked for keepalive (feature 10).
     @ivar inFlight: calls being carried out in worker threads.
+    @ivar calls: calls the client has sent, answered or refused.
     @ivar identity: who the client is, for logs.
     @ivar lost: the connection is gone.
     """
@@ -189,10 +190,10 @@ class ClientSession:
         else:
             why = reason.getErrorMessage() if reason is not None else "closed"
         log.info("client disconnected: {identity} via {listener} after "
-                 "{seconds:.1f} s and {calls} calls ({why})",
+                 "{seconds:.1f} s and {calls} call{s} ({why})",
                  identity=self.identity, listener=self.listener.description,
                  seconds=time.monotonic() - self.started, calls=self.calls,
-                 why=why)
+                 s="" if self.calls == 1 else "s", why=why)
         self.dispatcher.sessionEnded(self)
 
     # -- flow control ------------------------------------------------------
@@ -202,7 +203,6 @@ class ClientSession:
         A call went to a worker: stop reading once C{limit} are in flight.
         """
         self.inFlight += 1
-        self.calls += 1
         if self.inFlight >= limit and not self.paused:
             self.paused = True
             self.peer.pauseReading()
