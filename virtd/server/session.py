@@ -175,9 +175,10 @@ class ClientSession:
                                      getattr(self.peer, "tlsPeerDN", None))
         self.dispatcher.sessionStarted(self)
         self.limits.start()
-        # No line here: the CONNECT_OPEN line and the disconnection line
-        # name the client and its listener, and a line per event was a
-        # tenth of the daemon's time on unix open+close (docs/benchmarks).
+        # No line here: the CONNECT_OPEN and disconnection lines name the
+        # client and its listener, and twistd's file observer is slow
+        # enough that three lines per client cost about a tenth of the
+        # open+close rate over unix (docs/benchmarks.rst).
 
     def connectionLost(self, reason: Failure) -> None:
         self.lost = True
