@@ -33,7 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from bench.cases import DaemonThroughput, Settings, _callsSpec, _runCalls  # noqa: E402
+from bench.calls import callsSpec, runCalls  # noqa: E402
+from bench.cases import DaemonThroughput, Settings  # noqa: E402
 from bench.daemons import VirtdDaemon  # noqa: E402
 
 from tests.support import removeTree, shortTempDir  # noqa: E402
@@ -54,14 +55,14 @@ def measure(daemon: VirtdDaemon, shape: str, settings: Settings) -> float:
     uri = daemon.uri(transport)
     assert daemon.process is not None
     if kind == "p50":
-        spec = _callsSpec(uri, "libvirt", "info", seconds=settings.seconds,
+        spec = callsSpec(uri, "libvirt", "info", seconds=settings.seconds,
                           latency=True)
-        return _runCalls([spec], daemon.process.pid, settings.seconds)["p50"] * 1000
+        return runCalls([spec], daemon.process.pid, settings.seconds)["p50"] * 1000
     if kind == "open":
         spec = {"mode": "openclose", "uri": uri, "seconds": settings.seconds}
-        return _runCalls([spec], daemon.process.pid, settings.seconds)["rate"]
+        return runCalls([spec], daemon.process.pid, settings.seconds)["rate"]
     specs = DaemonThroughput(transport, kind).specs(uri, settings)
-    return _runCalls(specs, daemon.process.pid, settings.seconds)["rate"]
+    return runCalls(specs, daemon.process.pid, settings.seconds)["rate"]
 
 
 def main(argv: list[str]) -> int:

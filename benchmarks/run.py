@@ -72,6 +72,10 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, help="rounds per case (default 3; quick 1)")
     ap.add_argument("--seconds", type=float,
                     help="measuring window per side per round (default 3; quick 1)")
+    ap.add_argument("--slices", type=int,
+                    help="D1: cut each side's window into this many slices, taken "
+                         "in turns with the other side's (default 1: each window "
+                         "in one go; see docs/benchmarks.rst)")
     ap.add_argument("--idle", type=int,
                     help="idle connections held in D4 (default 2000; quick 200)")
     ap.add_argument("--inflight", type=int, default=32,
@@ -90,7 +94,7 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print every round's values and diagnostics")
     args = ap.parse_args(argv)
-    for name in ("rounds", "idle", "inflight", "procs"):
+    for name in ("rounds", "slices", "idle", "inflight", "procs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             ap.error(f"--{name} must be at least 1")
@@ -107,6 +111,7 @@ def makeSettings(args: argparse.Namespace) -> Settings:
     return Settings(
         rounds=args.rounds or (1 if quick else 3),
         seconds=args.seconds or (1.0 if quick else 3.0),
+        slices=args.slices or 1,
         idle=args.idle or (200 if quick else 2000),
         inflight=args.inflight,
         procs=args.procs,

@@ -221,6 +221,25 @@ class HarnessSmokeTests(unittest.TestCase):
                 self.assertGreater(out[side]["diag"]["clientUsPerCall"], 0)
         self.assertEqual(env.notes, [])
 
+    def test_interleavedSlices(self) -> None:
+        """
+        With C{slices}, D1 connects both sides' clients at once and takes
+        their slices in turns; every slice is counted on both sides.
+        """
+        settings = self.settings()
+        settings.slices = 3
+        settings.seconds = 0.3
+        env = Environment(settings)
+        self.addCleanup(env.close)
+        [m] = cases.select(cases.allMeasurements(), "D1-unix-8x1")
+        out = m.measureRound(env, 1)
+        for side in ("ours", "theirs"):
+            self.assertMeasured(out[side], "rate")
+            diag = out[side]["diag"]
+            self.assertEqual(diag["slices"], 3)
+            self.assertGreater(diag["daemonUsPerCall"], 0)
+            self.assertEqual(len(diag["clientCpu"]), 1)
+
     def test_idleConnections(self) -> None:
         """
         D4 starts a fresh daemon per side and reads its RSS around the idle

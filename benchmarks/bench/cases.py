@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.calls import callsOutcome, callsSpec, joinSlices, runCalls
 from bench.daemons import (
     DaemonPair,
     VirtdDaemon,
@@ -28,7 +29,7 @@ from bench.daemons import (
     raiseFileLimit,
     rssBytes,
 )
-from bench.runner import LoadProcess, runLoad
+from bench.runner import LoadProcess, runInterleaved
 from bench.stats import Target
 from tests.support import RealLibvirtd
 
@@ -46,6 +47,9 @@ class Settings:
 
     @ivar rounds: rounds per measurement (medians are taken over them).
     @ivar seconds: measuring window per side per round.
+    @ivar slices: D1 cuts each side's window into this many slices and
+        takes them in turns with the other side's (see
+        L{bench.runner.runInterleaved}); 1 measures each side in one go.
     @ivar idle: idle connections held in D4.
     @ivar inflight: calls virtd's client keeps in flight in C1.
     @ivar procs: load generator processes for "8 threads on 8
@@ -56,6 +60,7 @@ class Settings:
 
     rounds: int = 3
     seconds: float = 3.0
+    slices: int = 1
     idle: int = 2000
     inflight: int = 32
     procs: int = 2
@@ -168,40 +173,6 @@ class Measurement:
         return out
 
 
-def _callsSpec(uri: str, client: str, op: str, threads: int = 1, connections: int = 1,
-               inflight: int = 1, seconds: float = 1.0, latency: bool = False
-               ) -> dict[str, Any]:
-    return {"mode": "calls", "client": client, "uri": uri, "op": op,
-            "threads": threads, "connections": connections, "inflight": inflight,
-            "seconds": seconds, "latency": latency}
-
-
-def _runCalls(specs: list[dict[str, Any]], pid: int, seconds: float) -> dict[str, Any]:
-    """
-    Run load generators against the daemon C{pid} and sum their rates.
-    """
-    results, samples = runLoad(specs, seconds, sample=lambda: cpuSeconds(pid))
-    assert samples is not None
-    errors = sum(r["errors"] for r in results)
-    if errors:
-        first = next(r["firstError"] for r in results if r["firstError"])
-        raise RuntimeError(f"{errors} calls failed, first: {first}")
-    rate = sum(r["calls"] / r["elapsed"] for r in results)
-    daemonCpu = samples[1] - samples[0]
-    diag = {
-        "rate": rate,
-        "clientCpu": [round(r["clientCpu"], 2) for r in results],
-        "daemonCpu": daemonCpu / seconds,
-        "daemonUsPerCall": daemonCpu / (rate * seconds) * 1e6 if rate else math.nan,
-        "clientUsPerCall": (sum(r["clientCpu"] for r in results) / rate * 1e6
-                            if rate else math.nan),
-    }
-    out: dict[str, Any] = {"rate": rate, "diag": diag}
-    if len(results) == 1 and "p50" in results[0]:
-        out.update(p50=results[0]["p50"], p99=results[0]["p99"])
-    return out
-
-
 # -- D1, D2, D3: the daemons under libvirt-python load ------------------------
 
 class DaemonThroughput(Measurement):
@@ -225,18 +196,56 @@ class DaemonThroughput(Measurement):
         @return: the load generators for this shape.
         """
         if self.shape == "1x1":
-            return [_callsSpec(uri, "libvirt", "info", seconds=s.seconds)]
+            return [callsSpec(uri, "libvirt", "info", seconds=s.seconds)]
         if self.shape == "8x1":
-            return [_callsSpec(uri, "libvirt", "info", threads=8, seconds=s.seconds)]
+            return [callsSpec(uri, "libvirt", "info", threads=8, seconds=s.seconds)]
         procs = max(1, min(8, s.procs))
         share = [8 // procs + (i < 8 % procs) for i in range(procs)]
-        return [_callsSpec(uri, "libvirt", "info", threads=n, connections=n,
+        return [callsSpec(uri, "libvirt", "info", threads=n, connections=n,
                            seconds=s.seconds) for n in share]
 
     def measure(self, side: str, env: Environment) -> dict[str, Any]:
         daemon = env.daemonFor(side)
-        return _runCalls(self.specs(daemon.uri(self.transport), env.settings),
+        return runCalls(self.specs(daemon.uri(self.transport), env.settings),
                          daemon.process.pid, env.settings.seconds)
+
+    def measureRound(self, env: Environment, roundNo: int) -> dict[str, Any]:
+        """
+        With L{Settings.slices} above 1, both sides' clients connect at
+        once and the window is cut into slices taken in turns (see
+        L{runInterleaved}); otherwise one whole window per side.
+        """
+        s = env.settings
+        if s.slices <= 1:
+            return super().measureRound(env, roundNo)
+        try:
+            daemons = {side: env.daemonFor(side) for side in SIDES}
+        except Exception as e:
+            return {side: e for side in SIDES}
+        share = s.seconds / s.slices
+        groups = {}
+        for side, daemon in daemons.items():
+            specs = self.specs(daemon.uri(self.transport), s)
+            for spec in specs:
+                spec.update(seconds=share, slices=s.slices)
+            groups[side] = specs
+        pids = {side: daemon.process.pid for side, daemon in daemons.items()}
+        order = SIDES if roundNo % 2 else SIDES[::-1]
+        try:
+            taken = runInterleaved(groups, share, s.slices, order,
+                                   lambda side: cpuSeconds(pids[side]))
+        except Exception as e:  # recorded; the run goes on
+            return {side: e for side in SIDES}
+        out: dict[str, Any] = {}
+        for side in SIDES:
+            results, daemonCpu = joinSlices(taken[side])
+            try:
+                out[side] = callsOutcome(results, daemonCpu, s.seconds)
+            except Exception as e:
+                out[side] = e
+            else:
+                out[side]["diag"]["slices"] = len(taken[side])
+        return out
 
 
 class DaemonLatency(Measurement):
@@ -257,9 +266,9 @@ class DaemonLatency(Measurement):
 
     def measure(self, side: str, env: Environment) -> dict[str, Any]:
         daemon = env.daemonFor(side)
-        spec = _callsSpec(daemon.uri(self.transport), "libvirt", "info",
+        spec = callsSpec(daemon.uri(self.transport), "libvirt", "info",
                           seconds=env.settings.seconds, latency=True)
-        return _runCalls([spec], daemon.process.pid, env.settings.seconds)
+        return runCalls([spec], daemon.process.pid, env.settings.seconds)
 
 
 class ConnectionSetup(Measurement):
@@ -279,7 +288,7 @@ class ConnectionSetup(Measurement):
         daemon = env.daemonFor(side)
         spec = {"mode": "openclose", "uri": daemon.uri(self.transport),
                 "seconds": env.settings.seconds}
-        return _runCalls([spec], daemon.process.pid, env.settings.seconds)
+        return runCalls([spec], daemon.process.pid, env.settings.seconds)
 
 
 # -- D4: idle connections ------------------------------------------------------
@@ -371,10 +380,10 @@ class ClientThroughput(Measurement):
         s = env.settings
         uri = daemon.uri("unix")
         if side == "ours":
-            spec = _callsSpec(uri, "virtd", self.op, inflight=s.inflight, seconds=s.seconds)
+            spec = callsSpec(uri, "virtd", self.op, inflight=s.inflight, seconds=s.seconds)
         else:
-            spec = _callsSpec(uri, "libvirt", self.op, threads=8, seconds=s.seconds)
-        return _runCalls([spec], daemon.process.pid, s.seconds)
+            spec = callsSpec(uri, "libvirt", self.op, threads=8, seconds=s.seconds)
+        return runCalls([spec], daemon.process.pid, s.seconds)
 
 
 class ClientLatency(Measurement):
@@ -398,9 +407,9 @@ class ClientLatency(Measurement):
         daemon = env.daemons().theirs
         assert daemon is not None
         s = env.settings
-        spec = _callsSpec(daemon.uri("unix"), "virtd" if side == "ours" else "libvirt",
+        spec = callsSpec(daemon.uri("unix"), "virtd" if side == "ours" else "libvirt",
                           "info", seconds=s.seconds, latency=True)
-        return _runCalls([spec], daemon.process.pid, s.seconds)
+        return runCalls([spec], daemon.process.pid, s.seconds)
 
 
 # -- X1: the codec ---------------------------------------------------------------

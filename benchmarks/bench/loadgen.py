@@ -16,7 +16,9 @@ Modes (C{spec["mode"]}):
     calls in flight over C{connections} connections (C{client="virtd"}),
     calling C{op} (C{"info"}: C{dom.info()}; C{"list"}:
     C{conn.listAllDomains()}) for C{seconds}; with C{latency}, every
-    call's duration is recorded and p50/p99 reported;
+    call's duration is recorded and p50/p99 reported. With C{slices} N
+    (libvirt-python only), it measures N windows of C{seconds}, each
+    after its own C{GO} and ending in its own C{RESULT}, idle in between;
   - C{openclose}: libvirt-python C{open()} + C{close()} in a loop;
   - C{idle}: open C{count} libvirt-python connections and hold them.
 
@@ -110,52 +112,72 @@ def libvirtCalls(spec: dict[str, Any]) -> dict[str, Any]:
             fn()
     threads = spec["threads"]
     latency = spec.get("latency", False)
+    slices = spec.get("slices", 1)
+    # Counts are cumulative; a slice's calls are the difference.
     counts = [0] * threads
     errors: list[str] = []
     samples: list[list[int]] = [[] for _ in range(threads)]
-    go = threading.Event()
-    stop = [False]
+    # Set while a slice runs; between slices the threads wait on it, and
+    # the barrier tells the main thread that all of them have stopped.
+    gate = threading.Event()
+    parked = threading.Barrier(threads + 1)
+    done = [False]
 
     def worker(i: int, fn: Any) -> None:
-        n = 0
         own = samples[i]
         clock = time.perf_counter_ns
-        go.wait()
-        while not stop[0]:
-            t0 = clock()
-            try:
-                fn()
-            except libvirt.libvirtError as e:
-                errors.append(str(e))
-                if len(errors) > 100:
-                    break
-                continue
-            if latency:
-                own.append(clock() - t0)
-            n += 1
-        counts[i] = n
+        running = gate.is_set
+        while True:
+            gate.wait()
+            if done[0]:
+                return
+            while running():
+                t0 = clock()
+                try:
+                    fn()
+                except libvirt.libvirtError as e:
+                    errors.append(str(e))
+                    if len(errors) > 100:
+                        break
+                    continue
+                if latency:
+                    own.append(clock() - t0)
+                counts[i] += 1
+            parked.wait()
 
     workers = [threading.Thread(target=worker, args=(i, targets[i % len(targets)]),
                                 daemon=True) for i in range(threads)]
     for w in workers:
         w.start()
     emit("READY", {"pid": os.getpid()})
-    expect("GO")
-    cpu0, t0 = cpuNow(), time.monotonic()
-    go.set()
-    time.sleep(spec["seconds"])
-    stop[0] = True
-    elapsed = time.monotonic() - t0
-    cpu1 = cpuNow()
+    before = 0
+    result: dict[str, Any] = {}
+    for n in range(slices):
+        expect("GO")
+        cpu0, t0 = cpuNow(), time.monotonic()
+        gate.set()
+        time.sleep(spec["seconds"])
+        gate.clear()
+        elapsed = time.monotonic() - t0
+        cpu1 = cpuNow()
+        parked.wait(30)
+        total = sum(counts)
+        result = {"calls": total - before, "elapsed": elapsed, "errors": len(errors),
+                  "firstError": errors[0] if errors else None,
+                  "clientCpu": (cpu1 - cpu0) / elapsed}
+        before = total
+        if latency:
+            result.update(latencySummary([s for own in samples for s in own]))
+            for own in samples:
+                own.clear()
+        if n < slices - 1:
+            emit("RESULT", result)
+    done[0] = True
+    gate.set()
     for w in workers:
         w.join(30)
     for c in conns:
         c.close()
-    result = {"calls": sum(counts), "elapsed": elapsed, "errors": len(errors),
-              "firstError": errors[0] if errors else None,
-              "clientCpu": (cpu1 - cpu0) / elapsed}
-    if latency:
-        result.update(latencySummary([s for own in samples for s in own]))
     return result
 
 

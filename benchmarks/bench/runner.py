@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["LoadError", "LoadProcess", "runLoad"]
+__all__ = ["LoadError", "LoadProcess", "runInterleaved", "runLoad"]
 
 LOADGEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loadgen.py")
 
@@ -156,3 +156,52 @@ def runLoad(
         for p in procs:
             p.close()
     return results, ((before, after) if sample else None)
+
+
+def runInterleaved(
+    groups: dict[str, Sequence[dict[str, Any]]],
+    seconds: float,
+    slices: int,
+    order: Sequence[str],
+    sample: Callable[[str], Any],
+    setupTimeout: float = 60.0,
+) -> dict[str, list[tuple[list[dict[str, Any]], tuple[Any, Any]]]]:
+    """
+    Run several groups of load generators in turns: every group connects
+    and warms up first, then the groups take turns measuring C{slices}
+    windows of C{seconds} each, one group at a time, while the others
+    wait connected and idle. Both sides of a comparison then meet the
+    same moments of a busy machine instead of two different ones.
+
+    @param groups: name -> specs (each with C{slices} set to C{slices}).
+    @param order: the group names, in the order of the first turn; every
+        other turn goes the other way round (A B B A A B ...), so that
+        neither group always follows the other.
+    @param sample: called with the group's name right after its C{GO} and
+        again after C{seconds} (e.g. to read its daemon's CPU time).
+    @return: name -> one C{(results, (before, after))} per slice.
+    @raise LoadError: if any child fails.
+    """
+    procs = {name: [LoadProcess(spec) for spec in specs]
+             for name, specs in groups.items()}
+    out: dict[str, list[tuple[list[dict[str, Any]], tuple[Any, Any]]]] = {
+        name: [] for name in groups}
+    try:
+        for group in procs.values():
+            for p in group:
+                p.expect("READY", setupTimeout)
+        for n in range(slices):
+            for name in (order if n % 2 == 0 else list(order)[::-1]):
+                group = procs[name]
+                for p in group:
+                    p.send("GO")
+                before = sample(name)
+                time.sleep(seconds)
+                after = sample(name)
+                results = [p.expect("RESULT", seconds + 60) for p in group]
+                out[name].append((results, (before, after)))
+    finally:
+        for group in procs.values():
+            for p in group:
+                p.close()
+    return out
