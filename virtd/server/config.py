@@ -74,6 +74,8 @@ class ServerConfig:
     @ivar batchWorkers: run worker threads under Linux's C{SCHED_BATCH}, so
         that a worker woken for a call does not preempt the event loop (see
         L{virtd.server.pool}).
+    @ivar followCPU: keep worker threads on the CPU the reactor thread runs
+        on (see L{virtd.server.affinity}).
     @ivar maxClients: concurrent clients before accepting pauses.
     @ivar maxClientRequests: in-flight calls per client before its socket
         is no longer read.
@@ -111,6 +113,7 @@ class ServerConfig:
     prioWorkers: int = 5
     awakeWorkers: int | None = 2
     batchWorkers: bool = True
+    followCPU: bool = True
     maxClients: int = 5000
     maxClientRequests: int = 5
     keepaliveInterval: float = 5

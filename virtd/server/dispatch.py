@@ -26,6 +26,7 @@ from virtd.protocol import remote
 from virtd.protocol.message import VIR_NET_OK, VIR_NET_REPLY, Header
 from virtd.rpc.directwrite import CARRIED, SENT
 from virtd.server import connectprocs
+from virtd.server.affinity import CPUFollower
 from virtd.server.backend import IBackend, convertError
 from virtd.server.config import ServerConfig
 from virtd.server.pool import WorkerPool
@@ -200,10 +201,13 @@ class Dispatcher:
         # client (see RPCPeer.holdWrites).
         self._holding: list = []
         batch = config.batchWorkers
+        #: Keeps the worker threads on the reactor thread's CPU, or None.
+        self.follower = (CPUFollower() if config.followCPU
+                         and CPUFollower.available() else None)
         self.usePools(WorkerPool(reactor, "worker", config.workers,
-                                 config.awakeWorkers, batch),
+                                 config.awakeWorkers, batch, self.follower),
                       WorkerPool(reactor, "prio", config.prioWorkers,
-                                 batch=batch))
+                                 batch=batch, follower=self.follower))
         self.sessions: set[ClientSession] = set()
         self.onClientCountChanged: Callable[[int], None] | None = None
         try:

@@ -176,6 +176,11 @@ class Options(usage.Options):
          "they run as SCHED_BATCH (Linux), so that a worker woken for a call "
          "does not preempt the event loop that woke it (see "
          "docs/benchmarks.rst)."],
+        ["no-follow-cpu", None,
+         "Let worker threads run on any CPU. By default they are kept on the "
+         "CPU the event loop runs on (Linux), as handing the interpreter "
+         "lock across CPUs costs more than the CPUs gain (see "
+         "docs/benchmarks.rst)."],
         ["no-inline-priority", None,
          "Run every call in a worker thread. By default high-priority calls "
          "(lookups, lists) run on the event loop when the hypervisor cannot "
@@ -262,6 +267,7 @@ class Options(usage.Options):
             prioWorkers=self["prio-workers"],
             awakeWorkers=self["awake-workers"],
             batchWorkers=not self["no-batch-workers"],
+            followCPU=not self["no-follow-cpu"],
             maxClients=self["max-clients"],
             maxClientRequests=self["max-client-requests"],
             keepaliveInterval=self["keepalive-interval"],

@@ -48,6 +48,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from virtd.server.affinity import CPUFollower
+
 __all__ = ["WorkerPool"]
 
 _STOP = ("stop",)
@@ -123,7 +125,8 @@ class WorkerPool:
     quietTime = 0.0001
 
     def __init__(self, reactor: Any, name: str, size: int,
-                 awake: int | None = None, batch: bool = False) -> None:
+                 awake: int | None = None, batch: bool = False,
+                 follower: CPUFollower | None = None) -> None:
         """
         @param reactor: the reactor results are delivered to.
         @param name: a name for the threads (shown in debuggers and logs).
@@ -137,6 +140,8 @@ class WorkerPool:
             waking more threads for quick calls only adds GIL hand-offs.
         @param batch: run the threads as C{SCHED_BATCH} where the platform
             has it (see the module docstring); elsewhere this does nothing.
+        @param follower: keeps the threads on the reactor thread's CPU
+            (see L{virtd.server.affinity}), or L{None}.
         """
         if size < 1:
             raise ValueError(f"the {name} pool needs at least one thread")
@@ -175,6 +180,7 @@ class WorkerPool:
         self._nothingReady = nothingReadyCheck(reactor)
         self._lastSubmit = 0.0
         self._quietBefore = 0.0
+        self.follower = follower
 
     def submit(self, fn: Callable, args: tuple,
                done: Callable[[Any, bool, Any], None], tag: Any = None) -> None:
@@ -189,6 +195,9 @@ class WorkerPool:
         self.busy += 1
         now = monotonic()
         self._quietBefore, self._lastSubmit = now - self._lastSubmit, now
+        follower = self.follower
+        if follower is not None and now >= follower.due:
+            follower.check(now)
         self._hand((fn, args, done, tag))
 
     def _hand(self, job: tuple | None, force: bool = False) -> None:
@@ -301,6 +310,8 @@ class WorkerPool:
     def _work(self) -> None:
         if self.batch:
             _batchPolicy()
+        if self.follower is not None:
+            self.follower.register()
         me = _Sleeper()
         mutex = self._mutex
         backlog = self._backlog
