@@ -56,7 +56,7 @@ def measure(daemon: VirtdDaemon, shape: str, settings: Settings) -> float:
     assert daemon.process is not None
     if kind == "p50":
         spec = callsSpec(uri, "libvirt", "info", seconds=settings.seconds,
-                          latency=True)
+                         latency=True)
         return runCalls([spec], daemon.process.pid, settings.seconds)["p50"] * 1000
     if kind == "open":
         spec = {"mode": "openclose", "uri": uri, "seconds": settings.seconds}

@@ -35,7 +35,7 @@ def runCalls(specs: list[dict[str, Any]], pid: int, seconds: float) -> dict[str,
 
 
 def callsOutcome(results: list[dict[str, Any]], daemonCpu: float,
-                  seconds: float) -> dict[str, Any]:
+                 seconds: float) -> dict[str, Any]:
     """
     The rate, latencies and diagnostics of one side's load generators.
 
@@ -64,7 +64,7 @@ def callsOutcome(results: list[dict[str, Any]], daemonCpu: float,
 
 
 def joinSlices(slices: list[tuple[list[dict[str, Any]], tuple[Any, Any]]]
-                ) -> tuple[list[dict[str, Any]], float]:
+               ) -> tuple[list[dict[str, Any]], float]:
     """
     One result per load generator, and the daemon's CPU seconds, out of
     the slices of L{runInterleaved}: calls, time and CPU added up.

@@ -202,12 +202,12 @@ class DaemonThroughput(Measurement):
         procs = max(1, min(8, s.procs))
         share = [8 // procs + (i < 8 % procs) for i in range(procs)]
         return [callsSpec(uri, "libvirt", "info", threads=n, connections=n,
-                           seconds=s.seconds) for n in share]
+                          seconds=s.seconds) for n in share]
 
     def measure(self, side: str, env: Environment) -> dict[str, Any]:
         daemon = env.daemonFor(side)
         return runCalls(self.specs(daemon.uri(self.transport), env.settings),
-                         daemon.process.pid, env.settings.seconds)
+                        daemon.process.pid, env.settings.seconds)
 
     def measureRound(self, env: Environment, roundNo: int) -> dict[str, Any]:
         """
@@ -267,7 +267,7 @@ class DaemonLatency(Measurement):
     def measure(self, side: str, env: Environment) -> dict[str, Any]:
         daemon = env.daemonFor(side)
         spec = callsSpec(daemon.uri(self.transport), "libvirt", "info",
-                          seconds=env.settings.seconds, latency=True)
+                         seconds=env.settings.seconds, latency=True)
         return runCalls([spec], daemon.process.pid, env.settings.seconds)
 
 
@@ -408,7 +408,7 @@ class ClientLatency(Measurement):
         assert daemon is not None
         s = env.settings
         spec = callsSpec(daemon.uri("unix"), "virtd" if side == "ours" else "libvirt",
-                          "info", seconds=s.seconds, latency=True)
+                         "info", seconds=s.seconds, latency=True)
         return runCalls([spec], daemon.process.pid, s.seconds)
 
 
