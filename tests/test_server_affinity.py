@@ -117,6 +117,20 @@ class CPUFollowerTests(SynchronousTestCase):
         self.assertEqual(os.sched_getaffinity(stays.tid), {ALLOWED[0]})
         self.assertEqual(self.follower._threads, [stays.tid])
 
+    def test_exitingWorkersUnregister(self) -> None:
+        """
+        A pool's threads leave the follower as they stop, so that their ids,
+        once reused, are never moved.
+        """
+        reactor = ThreadReactor()
+        follower = CPUFollower(lambda: self.cpu)
+        pool = WorkerPool(reactor, "u", 2, follower=follower)
+        pool.submit(threading.get_native_id, (), lambda *a: None)
+        reactor.runQueued()
+        self.assertEqual(len(follower._threads), 1)
+        self.assertEqual(pool.stop(5), [])
+        self.assertEqual(follower._threads, [])
+
     def test_unknownCPUMovesNothing(self) -> None:
         """
         Where the CPU cannot be told, nothing is pinned.

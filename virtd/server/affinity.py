@@ -109,6 +109,16 @@ class CPUFollower:
         if cpu is not None:
             self._pin(tid, cpu)
 
+    def unregister(self) -> None:
+        """
+        Called by a registered thread as it exits: its id may be given to
+        another thread, of this process or another, which must not be
+        moved.
+        """
+        tid = threading.get_native_id()
+        with self._lock:
+            self._threads = [t for t in self._threads if t != tid]
+
     def check(self, now: float) -> None:
         """
         Reactor thread: when L{due}, look at the CPU this thread runs on and

@@ -333,6 +333,8 @@ class WorkerPool:
                     me.wake.acquire()
                     job, me.job = me.job, None
             if job is _STOP:
+                if self.follower is not None:
+                    self.follower.unregister()
                 return
             fn, args, done, tag = job
             job = None
