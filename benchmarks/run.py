@@ -83,6 +83,10 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--procs", type=int, default=2,
                     help="load generator processes for D1's 8 threads on 8 "
                          "connections (default 2)")
+    ap.add_argument("--split-cpus", action="store_true",
+                    help="C1, C2: run libvirtd on the first CPU and the clients on "
+                         "the others, as on two hosts (a diagnostic: when "
+                         "libvirtd's CPU is full, it is what limits the row)")
     ap.add_argument("--virtd-arg", action="append", default=[], metavar="ARG",
                     help="extra 'twistd virtd' option, repeatable (e.g. "
                          "--virtd-arg=--workers=8) to compare settings")
@@ -117,6 +121,7 @@ def makeSettings(args: argparse.Namespace) -> Settings:
         procs=args.procs,
         codecSeconds=0.2 if quick else 1.5,
         virtdArgs=tuple(args.virtd_arg),
+        splitCPUs=args.split_cpus,
     )
 
 
@@ -187,6 +192,9 @@ def cpuCeiling(result: dict, cpus: int) -> str | None:
 
     @return: a line, or C{None} when the rounds lack client CPU figures.
     """
+    if any(isinstance(v, dict) and v.get("diag", {}).get("splitCPUs")
+           for v in result.get("ours", ())):
+        return None  # no shared CPUs to divide
     ceilings = {}
     for side in ("ours", "theirs"):
         costs = sorted(v["diag"]["daemonUsPerCall"] + v["diag"]["clientUsPerCall"]

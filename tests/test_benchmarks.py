@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
     sys.path.insert(0, str(BENCHMARKS))
 
-from bench import cases, report, stats  # noqa: E402
+from bench import cases, placement, report, stats  # noqa: E402
 from bench.cases import Environment, Settings  # noqa: E402
 
 CODEC_OUTPUT = """\
@@ -185,6 +186,69 @@ class CeilingTests(unittest.SynchronousTestCase):
         self.assertIsNone(run.cpuCeiling(
             {"ours": [{"perConn": 5.0, "diag": {}}], "theirs": [RuntimeError("x")]}, 2))
 
+    def test_splitCPUs(self) -> None:
+        """
+        With the CPUs split (C{--split-cpus}) the two sides did not share
+        them: no line.
+        """
+        import run
+
+        ours = self.rounds((30, 10))
+        ours[0]["diag"]["splitCPUs"] = True
+        self.assertIsNone(run.cpuCeiling({"ours": ours, "theirs": self.rounds((30, 20))}, 2))
+
+
+class PlacementTests(unittest.TestCase):
+    """
+    L{bench.placement}: a real process's threads are confined and then
+    given every CPU back.
+    """
+
+    def threadedChild(self) -> subprocess.Popen:
+        # Three threads that live until stdin closes.
+        code = ("import sys, threading\n"
+                "for _ in range(2): threading.Thread(target=sys.stdin.read, daemon=True).start()\n"
+                "print('up', flush=True); sys.stdin.read()\n")
+        child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.stdin.close)
+        self.assertEqual(child.stdout.readline(), "up\n")
+        return child
+
+    def test_confined(self) -> None:
+        """
+        Every thread of the daemon runs on the first CPU inside the block,
+        the clients get the rest, and afterwards every thread may use every
+        CPU again; with one CPU there is nothing to split, and it says so.
+        """
+        child = self.threadedChild()
+        allowed = frozenset(os.sched_getaffinity(0))
+        if len(allowed) < 2:
+            with self.assertRaises(RuntimeError) as caught:
+                with placement.confined(child.pid, True):
+                    pass
+            self.assertIn("needs two CPUs or more", str(caught.exception))
+            return
+        first = min(allowed)
+        with placement.confined(child.pid, True) as clientCPUs:
+            inside = placement.threadCPUs(child.pid)
+        self.assertEqual(len(inside), 3)
+        self.assertEqual(set(inside.values()), {frozenset({first})})
+        self.assertEqual(clientCPUs, sorted(allowed - {first}))
+        self.assertEqual(set(placement.threadCPUs(child.pid).values()), {allowed})
+
+    def test_notSplit(self) -> None:
+        """
+        Without the option nothing is moved and the clients get no CPU list.
+        """
+        child = self.threadedChild()
+        placement.pinProcess(child.pid, {min(os.sched_getaffinity(0))})
+        before = placement.threadCPUs(child.pid)
+        with placement.confined(child.pid, False) as clientCPUs:
+            self.assertIsNone(clientCPUs)
+        self.assertEqual(placement.threadCPUs(child.pid), before)
+
 
 class HarnessSmokeTests(unittest.TestCase):
     """
@@ -220,6 +284,30 @@ class HarnessSmokeTests(unittest.TestCase):
                 self.assertIn("daemonUsPerCall", out[side]["diag"])
                 self.assertGreater(out[side]["diag"]["clientUsPerCall"], 0)
         self.assertEqual(env.notes, [])
+
+    def test_splitCPUs(self) -> None:
+        """
+        With C{splitCPUs}, C2 measures both clients with libvirtd on a CPU
+        of its own, says so in the diagnostics, and gives libvirtd every CPU
+        back for the cases after it.
+        """
+        allowed = frozenset(os.sched_getaffinity(0))
+        settings = self.settings()
+        settings.splitCPUs = True
+        env = Environment(settings)
+        self.addCleanup(env.close)
+        [m] = cases.select(cases.allMeasurements(), "C2")
+        out = m.measureRound(env, 0)
+        if len(allowed) < 2:
+            for side in ("ours", "theirs"):
+                self.assertIsInstance(out[side], RuntimeError)
+                self.assertIn("needs two CPUs or more", str(out[side]))
+            return
+        for side in ("ours", "theirs"):
+            self.assertMeasured(out[side], "p50")
+            self.assertIs(out[side]["diag"]["splitCPUs"], True)
+        libvirtd = env.daemons().theirs.process.pid
+        self.assertEqual(set(placement.threadCPUs(libvirtd).values()), {allowed})
 
     def test_interleavedSlices(self) -> None:
         """

@@ -9,20 +9,21 @@ import math
 from typing import Any
 
 from bench.daemons import cpuSeconds
+from bench.placement import confined
 from bench.runner import runLoad
 
-__all__ = ["callsOutcome", "callsSpec", "joinSlices", "runCalls"]
+__all__ = ["callsOutcome", "callsSpec", "joinSlices", "runCalls", "runClientCalls"]
 
 
 def callsSpec(uri: str, client: str, op: str, threads: int = 1, connections: int = 1,
               inflight: int = 1, seconds: float = 1.0, latency: bool = False,
-              slices: int = 1) -> dict[str, Any]:
+              slices: int = 1, cpus: list[int] | None = None) -> dict[str, Any]:
     """
     @return: the spec of a C{calls} load generator (see L{bench.loadgen}).
     """
     return {"mode": "calls", "client": client, "uri": uri, "op": op,
             "threads": threads, "connections": connections, "inflight": inflight,
-            "seconds": seconds, "latency": latency, "slices": slices}
+            "seconds": seconds, "latency": latency, "slices": slices, "cpus": cpus}
 
 
 def runCalls(specs: list[dict[str, Any]], pid: int, seconds: float) -> dict[str, Any]:
@@ -32,6 +33,19 @@ def runCalls(specs: list[dict[str, Any]], pid: int, seconds: float) -> dict[str,
     results, samples = runLoad(specs, seconds, sample=lambda: cpuSeconds(pid))
     assert samples is not None
     return callsOutcome(results, samples[1] - samples[0], seconds)
+
+
+def runClientCalls(spec: dict[str, Any], pid: int, seconds: float,
+                   split: bool) -> dict[str, Any]:
+    """
+    Run one client case's load generator against libvirtd C{pid}; with
+    C{split}, each on CPUs of its own (L{bench.placement.confined}).
+    """
+    with confined(pid, split) as cpus:
+        out = runCalls([dict(spec, cpus=cpus)], pid, seconds)
+    if cpus is not None:
+        out["diag"]["splitCPUs"] = True
+    return out
 
 
 def callsOutcome(results: list[dict[str, Any]], daemonCpu: float,

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.calls import callsOutcome, callsSpec, joinSlices, runCalls
+from bench.calls import callsOutcome, callsSpec, joinSlices, runCalls, runClientCalls
 from bench.daemons import (
     DaemonPair,
     VirtdDaemon,
@@ -56,6 +56,8 @@ class Settings:
         connections" (the threads are split evenly).
     @ivar codecSeconds: C{--seconds} passed to C{benchmarks/codec.py}.
     @ivar virtdArgs: extra C{twistd virtd} options (to compare settings).
+    @ivar splitCPUs: C1 and C2 run libvirtd on the first CPU and the
+        clients on the others (L{bench.placement}).
     """
 
     rounds: int = 3
@@ -66,6 +68,7 @@ class Settings:
     procs: int = 2
     codecSeconds: float = 1.5
     virtdArgs: tuple[str, ...] = ()
+    splitCPUs: bool = False
 
 
 @dataclass(frozen=True)
@@ -383,7 +386,7 @@ class ClientThroughput(Measurement):
             spec = callsSpec(uri, "virtd", self.op, inflight=s.inflight, seconds=s.seconds)
         else:
             spec = callsSpec(uri, "libvirt", self.op, threads=8, seconds=s.seconds)
-        return runCalls([spec], daemon.process.pid, s.seconds)
+        return runClientCalls(spec, daemon.process.pid, s.seconds, s.splitCPUs)
 
 
 class ClientLatency(Measurement):
@@ -409,7 +412,7 @@ class ClientLatency(Measurement):
         s = env.settings
         spec = callsSpec(daemon.uri("unix"), "virtd" if side == "ours" else "libvirt",
                          "info", seconds=s.seconds, latency=True)
-        return runCalls([spec], daemon.process.pid, s.seconds)
+        return runClientCalls(spec, daemon.process.pid, s.seconds, s.splitCPUs)
 
 
 # -- X1: the codec ---------------------------------------------------------------

@@ -16,7 +16,8 @@ Modes (C{spec["mode"]}):
     calls in flight over C{connections} connections (C{client="virtd"}),
     calling C{op} (C{"info"}: C{dom.info()}; C{"list"}:
     C{conn.listAllDomains()}) for C{seconds}; with C{latency}, every
-    call's duration is recorded and p50/p99 reported. With C{slices} N
+    call's duration is recorded and p50/p99 reported. With C{cpus} (a
+    list), the process runs only on those CPUs. With C{slices} N
     (libvirt-python only), it measures N windows of C{seconds}, each
     after its own C{GO} and ending in its own C{RESULT}, idle in between;
   - C{openclose}: libvirt-python C{open()} + C{close()} in a loop;
@@ -341,6 +342,8 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if spec.get("cpus"):
+        os.sched_setaffinity(0, spec["cpus"])
     fn = MODES.get((spec["mode"], spec.get("client", "libvirt")))
     if fn is None:
         emit("ERROR", f"unknown mode {spec['mode']!r} for client {spec.get('client')!r}")
