@@ -80,8 +80,8 @@ def confined(pid: int, split: bool) -> Iterator[list[int] | None]:
         yield None
         return
     daemonCPUs, clientCPUs = splitCPUs()
-    pinProcess(pid, daemonCPUs)
     try:
+        pinProcess(pid, daemonCPUs)
         yield sorted(clientCPUs)
     finally:
         pinProcess(pid, daemonCPUs | clientCPUs)
