@@ -103,11 +103,12 @@ class CPUFollower:
         go to the current CPU at once.
         """
         tid = threading.get_native_id()
+        # Pinned under the lock: a move by check() in between would
+        # otherwise be undone by pinning to the CPU read before it.
         with self._lock:
             self._threads.append(tid)
-            cpu = self.cpu
-        if cpu is not None:
-            self._pin(tid, cpu)
+            if self.cpu is not None:
+                self._pin(tid, self.cpu)
 
     def unregister(self) -> None:
         """
