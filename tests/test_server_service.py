@@ -447,25 +447,59 @@ class TwistdTests(unittest.TestCase):
         self.assertIn(f"another daemon is already listening on {path}",
                       result.stderr + result.stdout)
 
-    def test_runs(self):
+    def start(self, *args: str, tac: bool = False
+              ) -> tuple[subprocess.Popen, str, str]:
         """
-        C{twistd -n virtd} (what C{make run} runs) serves virsh.
+        Start C{twistd -n virtd} on a unix socket pair, or C{twistd -ny
+        tac/virtd.tac} with its run directory, and wait until it listens.
+
+        @param args: more C{virtd} options.
+        @param tac: run the tac file instead of the plugin.
+        @return: the process, the read-write socket and the log's path.
         """
+        from tests.support._util import canConnectUNIX, waitFor
+
         directory = shortTempDir("vdt")
         self.addCleanup(removeTree, directory)
         sock = os.path.join(directory, "virtd-sock")
-        env = dict(os.environ, PYTHONPATH=ROOT)
+        logPath = os.path.join(directory, "log")
+        env = dict(os.environ, PYTHONPATH=ROOT, VIRTD_RUN_DIR=directory)
+        if tac:
+            service = ["-y", os.path.join(ROOT, "tac", "virtd.tac")]
+        else:
+            service = ["virtd", "--unix", sock, "--unix-ro", sock + "-ro"]
         proc = subprocess.Popen(
             [os.path.join(os.path.dirname(sys.executable), "twistd"), "-n",
-             "--pidfile=", "--logfile", os.path.join(directory, "log"),
-             "virtd", "--unix", sock, "--unix-ro", sock + "-ro"],
+             "--pidfile=", "--logfile", logPath, *service, *args],
             env=env, cwd=directory)
         self.addCleanup(proc.wait)
         self.addCleanup(proc.terminate)
-        from tests.support._util import canConnectUNIX, waitFor
-
         self.assertTrue(waitFor(lambda: canConnectUNIX(sock), 20,
                                 lambda: proc.poll() is None))
+        return proc, sock, logPath
+
+    def listThenStop(self, proc: subprocess.Popen, sock: str,
+                     logPath: str) -> str:
+        """
+        Check that virsh lists the test domain through the daemon, stop
+        the daemon, and return its log.
+        """
+        out = subprocess.run(
+            ["virsh", "-c", f"test+unix:///default?socket={sock}", "list",
+             "--name"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), ["test"])
+        proc.terminate()
+        proc.wait(20)
+        with open(logPath) as f:
+            return f.read()
+
+    def test_runs(self):
+        """
+        C{twistd -n virtd} (what C{make run} runs) serves virsh, on the
+        daemon's own reactor.
+        """
+        proc, sock, logPath = self.start()
         out = subprocess.run(
             ["virsh", "-c", f"test+unix:///default?socket={sock}", "list",
              "--all"], capture_output=True, text=True, timeout=30)
@@ -473,17 +507,37 @@ class TwistdTests(unittest.TestCase):
         self.assertIn("test", out.stdout)
         proc.terminate()
         status = proc.wait(20)
-        with open(os.path.join(directory, "log")) as f:
+        with open(logPath) as f:
             log = f.read()
         # twistd re-raises the signal it stopped on, after a clean stop.
         self.assertIn(status, (0, -15), log)
         self.assertIn("virtd stopped", log)
+        self.assertIn("reactor class: virtd.server.reactor.DaemonReactor.",
+                      log)
         self.assertRegex(log, r"client unix pid=\d+ uid=\d+ gid=\d+ via "
                               r"unix:\S+ opened test:///default\n")
         self.assertIn("client disconnected: unix pid=", log)
         # virsh ends with CONNECT_CLOSE: an orderly end, logged as one.
         self.assertIn("calls (closed after the client's CONNECT_CLOSE)", log)
         self.assertFalse(os.path.exists(sock))
+
+    def test_twistedReactor(self):
+        """
+        C{--twisted-reactor} leaves twistd's default reactor in place, and
+        the daemon serves on it.
+        """
+        log = self.listThenStop(*self.start("--twisted-reactor"))
+        self.assertIn(
+            "reactor class: twisted.internet.epollreactor.EPollReactor.", log)
+
+    def test_tac(self):
+        """
+        C{twistd -ny tac/virtd.tac} serves virsh on the daemon's reactor,
+        with its sockets in C{$VIRTD_RUN_DIR}.
+        """
+        log = self.listThenStop(*self.start(tac=True))
+        self.assertIn("reactor class: virtd.server.reactor.DaemonReactor.",
+                      log)
 
 
 class PeerIdentityTests(unittest.SynchronousTestCase):

@@ -181,6 +181,11 @@ class Options(usage.Options):
          "CPU the event loop runs on (Linux), as handing the interpreter "
          "lock across CPUs costs more than the CPUs gain (see "
          "docs/benchmarks.rst)."],
+        ["twisted-reactor", None,
+         "Run on twistd's default reactor. By default, when twistd is not "
+         "given --reactor, virtd installs its own subclass of Twisted's "
+         "epoll reactor, which skips the legacy log context Twisted sets "
+         "up around every event (see docs/benchmarks.rst)."],
         ["no-inline-priority", None,
          "Run every call in a worker thread. By default high-priority calls "
          "(lookups, lists) run on the event loop when the hypervisor cannot "

@@ -9,6 +9,7 @@ from typing import Any
 from twisted.application.service import IService
 
 from virtd.server.options import Options
+from virtd.server.reactor import installIfNoneChosen
 from virtd.server.service import StartupError, VirtdService
 
 __all__ = ["Options", "makeService"]
@@ -25,6 +26,10 @@ def makeService(options: Any) -> IService:
         configuration cannot work (a live socket in the way, unreadable TLS
         files).
     """
+    if not options.get("twisted-reactor", False):
+        # twistd imports no reactor before asking for the service, so
+        # the daemon's own can still go in (unless --reactor chose one).
+        installIfNoneChosen()
     config = getattr(options, "config", None)
     if config is None:
         config = options.toConfig()
