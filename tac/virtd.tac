@@ -8,17 +8,16 @@ form C{twistd -n virtd --help}.
 
 import os
 
+from twisted.application import service
+
+from virtd.server.config import ServerConfig
 from virtd.server.reactor import installIfNoneChosen
+from virtd.server.service import VirtdService
 
 # What `twistd virtd` does first (unless --twisted-reactor): the daemon's
-# own epoll reactor, unless twistd was given --reactor. Delete the line to
-# keep twistd's default.
+# own epoll reactor, unless twistd was given --reactor. None of the imports
+# above imports a reactor. Delete the line to keep twistd's default.
 installIfNoneChosen()
-
-from twisted.application import service  # noqa: E402
-
-from virtd.server.config import ServerConfig  # noqa: E402
-from virtd.server.service import VirtdService  # noqa: E402
 
 RUN = os.environ.get("VIRTD_RUN_DIR", os.path.join(os.getcwd(), "run"))
 os.makedirs(RUN, exist_ok=True)

@@ -6,10 +6,10 @@ C{twisted.python.log.callWithLogger}, which copies the legacy logging
 context, pushes it with the descriptor's C{logPrefix()} as its C{system},
 runs the handler and pops it again. The context is read only by
 C{twisted.python.log.msg}, the legacy API; the daemon logs through
-C{twisted.logger}, which does not look at it. Under a daemon's load that
-bookkeeping is a measurable share of each event (docs/benchmarks.rst, *The
-daemon's own reactor*), so L{DaemonReactor} hands each event straight to
-Twisted's own read/write/disconnect handling.
+C{twisted.logger}, which does not look at it. That bookkeeping costs
+about 2 us per event, a few per cent of a quick call (docs/benchmarks.rst,
+*The daemon's own reactor*), so L{DaemonReactor} hands each event straight
+to Twisted's own read/write/disconnect handling.
 
 What changes for an operator: a traceback Twisted logs for an exception
 escaping a protocol's C{dataReceived} names the system C{-} instead of the

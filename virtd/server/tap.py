@@ -17,7 +17,10 @@ __all__ = ["Options", "makeService"]
 
 def makeService(options: Any) -> IService:
     """
-    Build the daemon from parsed options.
+    Build the daemon from parsed options. First, unless the options hold
+    C{twisted-reactor}, install the daemon's reactor
+    (L{virtd.server.reactor.installIfNoneChosen}: only where no reactor is
+    installed yet, as under C{twistd} without C{--reactor}).
 
     @param options: an L{Options} (or any mapping-like object whose
         C{config} attribute or C{toConfig()} gives a L{ServerConfig}).
