@@ -32,6 +32,12 @@ from tests.test_client_scenario import (
 
 TEST_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
 
+# VIR_DOMAIN_STATS_* and VIR_CONNECT_GET_ALL_DOMAINS_STATS_*
+STATS_STATE = 1
+STATS_CPU_TOTAL = 2
+ONLY_INACTIVE = 2
+ENFORCE_STATS = 0x80000000
+
 NEW_DOMAIN = """<domain type='test'>
   <name>extra</name>
   <uuid>1b3c7b6e-8a25-4a5e-9f3a-0b1c2d3e4f50</uuid>
@@ -95,6 +101,15 @@ def domainReadSteps() -> list[Step]:
         Step("lookupByUUID",
              lambda c: c.conn.lookupByUUID(uuidlib.UUID(TEST_UUID).bytes)),
         Step("lookupByName missing", lambda c: c.conn.lookupByName("nope")),
+        Step("getAllDomainStats", lambda c: c.conn.getAllDomainStats()),
+        Step("getAllDomainStats state, inactive only",
+             lambda c: c.conn.getAllDomainStats(STATS_STATE, ONLY_INACTIVE)),
+        Step("getAllDomainStats enforced, unsupported",
+             lambda c: c.conn.getAllDomainStats(STATS_CPU_TOTAL,
+                                                ENFORCE_STATS)),
+        Step("domainListGetStats",
+             lambda c: c.conn.domainListGetStats([c.dom], STATS_STATE)),
+        Step("domainListGetStats none", lambda c: c.conn.domainListGetStats([])),
         Step("local accessors", lambda c: (c.dom.name(), c.dom.ID(),
                                            c.dom.UUID(), c.dom.UUIDString())),
         Step("info", lambda c: c.dom.info(), norm=noCpuTime),

@@ -21,6 +21,7 @@ from virtd.client.calls import (
     fromUUID,
     fromUUIDString,
     rpc,
+    typedParamsToDict,
 )
 from virtd.client.domain import Domain
 from virtd.client.events import EventMethods
@@ -31,7 +32,9 @@ from virtd.client.nodedev import NodeDeviceMethods
 from virtd.client.storage import StorageMethods
 from virtd.errors import (
     VIR_ERR_INTERNAL_ERROR,
+    VIR_ERR_INVALID_ARG,
     VIR_ERR_OPERATION_INVALID,
+    VIR_FROM_DOMAIN,
     VIR_FROM_REMOTE,
     VIR_FROM_RPC,
     LibvirtError,
@@ -63,6 +66,15 @@ _REMOTE_PROC_CONNECT_EVENT_CONNECTION_CLOSED = 362
 
 def _domain(conn: Connection, value: Any) -> Domain:
     return Domain(conn, value.dom)
+
+
+def _domainStats(conn: Connection, refs: list, stats: int, flags: int,
+                 timeout: float | None) -> Deferred:
+    d = conn._call("CONNECT_GET_ALL_DOMAIN_STATS", (refs, stats, flags),
+                   timeout)
+    return d.addCallback(lambda r: [
+        (Domain(conn, record.dom), typedParamsToDict(record.params))
+        for record in r.retStats])
 
 
 def closeReasonOf(peer: Any, transport: str) -> int:
@@ -397,6 +409,46 @@ class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
                          handle=False, ret=_domain)
     createXML = rpc("DOMAIN_CREATE_XML", "xmlDesc", "flags=0", handle=False,
                     ret=_domain)
+
+    # -- domain statistics -------------------------------------------------
+
+    def getAllDomainStats(self, stats: int = 0, flags: int = 0, *,
+                          timeout: float | None = None) -> Deferred:
+        """
+        Statistics of every domain C{flags} selects
+        (C{VIR_CONNECT_GET_ALL_DOMAINS_STATS_*}), the groups C{stats} names
+        (C{VIR_DOMAIN_STATS_*}, C{0} for all the hypervisor has).
+
+        @return: a Deferred firing with C{[(Domain, {field: value}), ...]},
+            as libvirt-python's C{getAllDomainStats}.
+        """
+        return _domainStats(self, [], stats, flags, timeout)
+
+    def domainListGetStats(self, doms: list[Domain], stats: int = 0,
+                           flags: int = 0, *,
+                           timeout: float | None = None) -> Deferred:
+        """
+        L{getAllDomainStats} for the domains in C{doms}, asked of their
+        connection (as libvirt, that of the first; all must share it).
+
+        @return: a Deferred firing with C{[(Domain, {field: value}), ...]},
+            or failing with C{VIR_ERR_INVALID_ARG} for an empty list or
+            domains of several connections.
+        """
+        if any(not isinstance(d, Domain) for d in doms):
+            return fail(TypeError("domainListGetStats() takes a list of "
+                                  "Domain handles"))
+        problem = None
+        if not doms:
+            problem = ("doms array in virDomainListGetStats must contain at "
+                       "least one domain")
+        elif any(d._conn is not doms[0]._conn for d in doms):
+            problem = "domains in 'doms' array must belong to a single connection"
+        if problem is not None:
+            return fail(LibvirtError.fromCode(VIR_ERR_INVALID_ARG,
+                                              VIR_FROM_DOMAIN, problem))
+        return _domainStats(doms[0]._conn, [d._ref for d in doms], stats,
+                            flags, timeout)
 
     def __repr__(self) -> str:
         state = "open" if self.isAlive() else "closed"
