@@ -100,6 +100,12 @@ def domainReadSteps() -> list[Step]:
              lambda c: c.conn.lookupByUUIDString(TEST_UUID)),
         Step("lookupByUUID",
              lambda c: c.conn.lookupByUUID(uuidlib.UUID(TEST_UUID).bytes)),
+        Step("lookupByUUIDString, other spellings",
+             lambda c: c.conn.lookupByUUIDString(
+                 " " + TEST_UUID.replace("-", "")[:4] + "-"
+                 + TEST_UUID.replace("-", "")[4:] + "\n")),
+        Step("lookupByUUIDString malformed",
+             lambda c: c.conn.lookupByUUIDString("zz")),
         Step("lookupByName missing", lambda c: c.conn.lookupByName("nope")),
         Step("getAllDomainStats", lambda c: c.conn.getAllDomainStats()),
         Step("getAllDomainStats state, inactive only",
@@ -225,6 +231,8 @@ def networkSteps() -> list[Step]:
              lambda c: c.conn.networkLookupByUUIDString(c.net.UUIDString())),
         Step("networkLookupByUUID",
              lambda c: c.conn.networkLookupByUUID(c.net.UUID())),
+        Step("networkLookupByUUIDString malformed",
+             lambda c: c.conn.networkLookupByUUIDString("zz")),
         Step("network missing", lambda c: c.conn.networkLookupByName("x")),
         Step("net.XMLDesc", lambda c: c.net.XMLDesc(0)),
         Step("net.bridgeName", lambda c: c.net.bridgeName()),
@@ -263,6 +271,8 @@ def storageSteps() -> list[Step]:
         Step("storagePoolLookupByUUIDString",
              lambda c: c.conn.storagePoolLookupByUUIDString(
                  c.pool.UUIDString())),
+        Step("storagePoolLookupByUUIDString malformed",
+             lambda c: c.conn.storagePoolLookupByUUIDString("zz")),
         Step("pool.info", lambda c: c.pool.info()),
         Step("pool.XMLDesc", lambda c: c.pool.XMLDesc(0)),
         Step("pool.isActive", lambda c: c.pool.isActive()),

@@ -30,7 +30,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 
-from virtd.errors import VIR_ERR_INVALID_ARG, VIR_FROM_NONE, LibvirtError
+from virtd.errors import (
+    VIR_ERR_INVALID_ARG,
+    VIR_FROM_DOMAIN,
+    VIR_FROM_NETWORK,
+    VIR_FROM_NONE,
+    VIR_FROM_STORAGE,
+    LibvirtError,
+)
 from virtd.protocol.types import (
     VIR_TYPED_PARAM_BOOLEAN,
     VIR_TYPED_PARAM_DOUBLE,
@@ -266,9 +273,23 @@ def uuidBytes(text: str, function: str) -> bytes:
                 return bytes.fromhex(digits)
             except ValueError:
                 pass
-    raise LibvirtError.fromCode(
-        VIR_ERR_INVALID_ARG, VIR_FROM_NONE,
-        f"uuidstr in {function} must be a valid UUID string, got {text!r}")
+    # libvirt 9.0's words, domain and fields, so handlers written against
+    # libvirt-python see the same error; only the domain lookup is terse.
+    if function == "virDomainLookupByUUIDString":
+        message = "Invalid UUID"
+    else:
+        message = f"uuidstr in {function} must be a valid UUID"
+    raise LibvirtError(message, VIR_ERR_INVALID_ARG, _uuidErrorDomain(function),
+                       str1=function, str2="uuidstr", int1=0, int2=0)
+
+
+def _uuidErrorDomain(function: str) -> int:
+    for prefix, domain in (("virDomain", VIR_FROM_DOMAIN),
+                           ("virNetwork", VIR_FROM_NETWORK),
+                           ("virStoragePool", VIR_FROM_STORAGE)):
+        if function.startswith(prefix):
+            return domain
+    return VIR_FROM_NONE
 
 
 def checkUUID(raw: bytes, function: str) -> bytes:
@@ -278,7 +299,7 @@ def checkUUID(raw: bytes, function: str) -> bytes:
     if isinstance(raw, (bytes, bytearray)) and len(raw) == 16:
         return bytes(raw)
     raise LibvirtError.fromCode(
-        VIR_ERR_INVALID_ARG, VIR_FROM_NONE,
+        VIR_ERR_INVALID_ARG, _uuidErrorDomain(function),
         f"uuid in {function} must be 16 bytes, got {raw!r}")
 
 
