@@ -325,12 +325,26 @@ class DispatchTests(DispatcherHarness, SynchronousTestCase):
 
     def test_openRemoteURIRefused(self) -> None:
         for name in ("qemu+ssh://h/system", "test://host/default",
-                     "remote:///", "test+tcp://127.0.0.1/default", "default"):
+                     "remote:///", "test+tcp://127.0.0.1/default", "default",
+                     "qemu:///system?socket=/run/elsewhere",
+                     "qemu:///system?SOCKET=/run/elsewhere",
+                     "qemu:///system?mode=direct",
+                     "test:///default?x=1&name=test%2Btcp://h/default"):
             self.send(1, remote.BY_NAME["CONNECT_OPEN"].args.pack((name, 0)))
             _, e = self.error()
             self.assertEqual(e.code, 29)
             self.assertIn(name, e.message)
         self.assertEqual(self.backend.opened, [])
+
+    def test_remoteDriverParametersNamed(self) -> None:
+        """
+        The refusal names the remote-driver parameters it found; other
+        parameters (a local driver's own) are left to the driver.
+        """
+        e = uriRefusal("qemu:///system?mode=direct&Socket=/x&flag", [])
+        self.assertIn("sets mode, socket, which only libvirt's remote driver",
+                      e.get_error_message())
+        self.assertIsNone(uriRefusal("qemu:///embed?root=/var/lib/x", []))
 
     def test_allowURI(self) -> None:
         self.config.allowURIs = ["test:///def*"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from virtd.errors import VIR_ERR_OPERATION_DENIED, VIR_FROM_REMOTE, LibvirtError
 from virtd.server.limits import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_CLIENT_OUTPUT
@@ -170,13 +170,25 @@ def _denied(detail: str) -> LibvirtError:
                                  detail)
 
 
+#: Query parameters only libvirt's remote driver reads (wire facts 9.3):
+#: on a local URI they make the daemon's own libvirt dial another socket
+#: (C{socket}, C{mode}), ask that daemon for another URI (C{name}) or read
+#: files the client names (C{pkipath}, C{keyfile}, C{authfile}).
+REMOTE_DRIVER_PARAMETERS = frozenset({
+    "name", "command", "socket", "netcat", "keyfile", "no_verify", "no_tty",
+    "pkipath", "known_hosts", "known_hosts_verify", "sshauth", "mode",
+    "proxy", "tls_priority", "auth", "authfile", "no_sanity",
+})
+
+
 def uriRefusal(uri: str, allowURIs: list[str]) -> LibvirtError | None:
     """
     Decide whether a client may open C{uri} through this daemon.
 
     A URI naming a host or a transport (C{qemu+ssh://h/system},
-    C{test://host/default}) or the C{remote} driver would make the daemon a
-    relay to somewhere else, so it is always refused.
+    C{test://host/default}), the C{remote} driver or a parameter of the
+    remote driver (C{qemu:///system?socket=/elsewhere}) would make the
+    daemon a relay to somewhere else, so it is always refused.
 
     @param uri: the name from CONNECT_OPEN (after the default is applied).
     @param allowURIs: glob patterns; empty allows every local URI.
@@ -195,6 +207,15 @@ def uriRefusal(uri: str, allowURIs: list[str]) -> LibvirtError | None:
         return _denied(
             f"URI '{uri}' names a remote host or transport; virtd only opens "
             f"hypervisors on its own host, so connect to that host directly")
+    # libvirt matches parameter names without regard to case.
+    relaying = sorted({key.lower() for key, _ in parse_qsl(
+        parts.query, keep_blank_values=True)} & REMOTE_DRIVER_PARAMETERS)
+    if relaying:
+        return _denied(
+            f"URI '{uri}' sets {', '.join(relaying)}, which only libvirt's "
+            f"remote driver reads; virtd opens hypervisors on its own host "
+            f"and relays to no other daemon, so leave "
+            f"{'it' if len(relaying) == 1 else 'them'} out")
     if allowURIs and not any(fnmatch.fnmatchcase(uri, g) for g in allowURIs):
         return _denied(
             f"URI '{uri}' is not allowed by this daemon (allowed: "
