@@ -211,6 +211,90 @@ class LengthFramerTests(SynchronousTestCase):
         self.assertRaises(FramingError, small.feed, struct.pack(">I", 101))
 
 
+def withFds(serial: int, count: int, args: bytes = b"", mtype: int = 4
+            ) -> bytes:
+    """
+    A CALL_WITH_FDS frame (or another C{mtype}) counting C{count}
+    descriptors, then the dummy byte libvirt sends with each.
+    """
+    h = Header(0x20008086, 1, 309, mtype, serial, 0)
+    return (encodeLength(h, struct.pack(">I", count) + args)
+            + b"\0" * count)
+
+
+class DescriptorTests(SynchronousTestCase):
+    """
+    Messages that pass file descriptors: libvirt sends one dummy byte per
+    descriptor after the message, outside any frame.
+    """
+
+    def test_dummyBytesSkipped(self) -> None:
+        """
+        The dummy bytes after a CALL_WITH_FDS or REPLY_WITH_FDS are
+        dropped, wherever the stream is split; the message keeps its count.
+        """
+        data = (withFds(1, 2, b"args") + encodeLength(header(2))
+                + withFds(3, 1, mtype=5) + withFds(4, 0)
+                + encodeLength(header(5), b"x" * 5))
+        whole = LengthFramer().feed(data)
+        self.assertEqual([m[16:20] for m in whole],
+                         [struct.pack(">I", i) for i in range(1, 6)])
+        self.assertEqual(whole[0][24:], struct.pack(">I", 2) + b"args")
+        for cut in range(1, len(data)):
+            for cut2 in range(cut, len(data), 7):
+                f = LengthFramer()
+                out = (f.feed(data[:cut]) + f.feed(data[cut:cut2])
+                       + f.feed(data[cut2:]))
+                self.assertEqual(out, whole, f"cuts at {cut}, {cut2}")
+                self.assertFalse(f.inMessage)
+
+    def test_waitingForDummyBytes(self) -> None:
+        """
+        A message whose descriptors have not all arrived leaves the framer
+        inside a message (so the frame deadline still applies).
+        """
+        f = LengthFramer()
+        data = withFds(1, 3)
+        self.assertEqual(len(f.feed(data[:-2])), 1)
+        self.assertTrue(f.inMessage)
+        self.assertEqual(f.feed(data[-2:]), [])
+        self.assertFalse(f.inMessage)
+
+    def test_tooManyDescriptors(self) -> None:
+        """
+        More than 32 descriptors is an error, as in libvirt, and the
+        messages before it are still reported.
+        """
+        self.assertEqual(len(LengthFramer().feed(withFds(1, 32))), 1)
+        e = self.assertRaises(FramingError, LengthFramer().feed,
+                              AUTH_LIST_CALL + withFds(1, 33))
+        self.assertEqual(e.messages, [AUTH_LIST_CALL[4:]])
+        self.assertIn("33 file descriptors, more than the 32", e.reason)
+
+    def test_noCount(self) -> None:
+        """
+        A CALL_WITH_FDS too short to hold its count is an error.
+        """
+        frame = encodeLength(Header(0x20008086, 1, 309, 4, 1, 0))
+        for cut in (0, 2, 10):  # whole, in the length word, in the body
+            f = LengthFramer()
+            f.feed(frame[:cut])
+            e = self.assertRaises(FramingError, f.feed, frame[cut:])
+            self.assertIn("no count", e.reason)
+            # And it stays failed.
+            self.assertRaises(FramingError, f.feed, AUTH_LIST_CALL)
+
+    def test_otherTypesEndingInFour(self) -> None:
+        """
+        Only the types 4 and 5 count descriptors, not one whose last byte
+        happens to be 4.
+        """
+        h = Header(0x20008086, 1, 66, 0x104, 1, 0)
+        frame = encodeLength(h, b"\0\0\0\x09")
+        self.assertEqual(LengthFramer().feed(frame + AUTH_LIST_CALL),
+                         [frame[4:], AUTH_LIST_CALL[4:]])
+
+
 class RecordFramerTests(SynchronousTestCase):
     def test_oneFragment(self) -> None:
         """

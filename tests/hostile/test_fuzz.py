@@ -34,6 +34,17 @@ INTERESTING = [0, 1, 2, 3, 4, 0x1C, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000,
 #: test_messages.PayloadTests.test_oddNames (names libvirt-python refuses).
 
 
+def outOfStep(f: bytes) -> bool:
+    """
+    Whether the daemon's reading goes out of step with our frames after
+    C{f}: its length word is wrong, or its type passes file descriptors
+    (CALL_WITH_FDS, REPLY_WITH_FDS), after which the daemon drops one byte
+    per descriptor counted, or hangs up on a bad count.
+    """
+    return (struct.unpack_from(">I", f)[0] != len(f)
+            or f[16:20] in (b"\0\0\0\x04", b"\0\0\0\x05"))
+
+
 def seedFrames() -> list[bytes]:
     """
     The client-to-daemon frames of every capture, split by length word.
@@ -167,9 +178,9 @@ def fuzz(path: str, total: int, seed: int, lanes: int = 4) -> dict:
             batch = []
             while len(batch) < min(32, count - sent):
                 batch.append(mutate(rng, seeds))
-                if struct.unpack_from(">I", batch[-1])[0] != len(batch[-1]):
-                    break  # the daemon hangs up at this one
-            broken = struct.unpack_from(">I", batch[-1])[0] != len(batch[-1])
+                if outOfStep(batch[-1]):
+                    break  # the daemon hangs up at this one, or soon after
+            broken = outOfStep(batch[-1])
             sentinel = 0x5E000000 + sent
             drain.expect(sentinel)
             try:
@@ -183,9 +194,9 @@ def fuzz(path: str, total: int, seed: int, lanes: int = 4) -> dict:
                 raise AssertionError("the daemon stopped reading for 20 s") \
                     from None
             sent += len(batch)
-            # After a wrong length the stream is out of step (the daemon
-            # closes, or waits for the rest of a frame that never comes):
-            # hang up ourselves.
+            # After such a frame the stream is out of step (the daemon
+            # closes, or waits for bytes that never come): hang up
+            # ourselves.
             if not broken and not drain.seen.wait(STALL):
                 raise AssertionError(
                     f"the daemon stopped answering for {STALL} s after "

@@ -33,6 +33,7 @@ from virtd.protocol.message import (
     MIN_FRAME,
     VIR_NET_MESSAGE_HEADER_MAX,
     VIR_NET_MESSAGE_LEN_MAX,
+    VIR_NET_MESSAGE_NUM_FDS_MAX,
 )
 
 __all__ = [
@@ -137,6 +138,10 @@ class LengthFramer:
         self._buf = bytearray()
         # Bytes of body still missing, or 0 while reading the length word.
         self._need = 0
+        # Bytes still to drop after a message that passed file descriptors:
+        # libvirt sends one dummy byte with each descriptor, after the
+        # message and outside any frame.
+        self._skip = 0
         self._error: str | None = None
 
     @property
@@ -149,9 +154,10 @@ class LengthFramer:
     @property
     def inMessage(self) -> bool:
         """
-        Whether part of a message has arrived and the rest is awaited.
+        Whether part of a message (or of the descriptors it passes) has
+        arrived and the rest is awaited.
         """
-        return self._need > 0 or bool(self._buf)
+        return self._need > 0 or bool(self._buf) or self._skip > 0
 
     def encode(self, header: tuple, payload: bytes = b"") -> bytes:
         """
@@ -177,6 +183,29 @@ class LengthFramer:
         self._error = why
         return FramingError(why, messages)
 
+    def _fdBytes(self, message: bytes, out: list[bytes]) -> int:
+        """
+        The dummy bytes that follow C{message}, a CALL_WITH_FDS or
+        REPLY_WITH_FDS: one per descriptor it passes.
+
+        @raise FramingError: the message has no descriptor count, or
+            counts more than libvirt allows (libvirt hangs up on both).
+        """
+        if message[12:15] != b"\0\0\0":
+            return 0  # another type whose last byte is 4 or 5
+        if len(message) < 28:
+            why = "a message passing file descriptors has no count of them"
+        else:
+            count = _u32(message, 24)[0]
+            if count <= VIR_NET_MESSAGE_NUM_FDS_MAX:
+                return count
+            why = (f"a message passes {count} file descriptors, more than "
+                   f"the {VIR_NET_MESSAGE_NUM_FDS_MAX} libvirt allows")
+        self._buf = bytearray()
+        self._need = self._skip = 0
+        self._error = why
+        raise FramingError(why, out)
+
     def feed(self, data: bytes) -> list[bytes]:
         """
         Add received bytes.
@@ -184,26 +213,34 @@ class LengthFramer:
         @param data: the bytes received (any split of the stream).
         @return: the messages completed by C{data}, without length words.
         @raise FramingError: a length word is out of range (nothing of its
-            body has been buffered), or an earlier call already failed.
+            body has been buffered), a message passing file descriptors
+            counts them wrongly, or an earlier call already failed.
         """
         if self._error is not None:
             raise FramingError(self._error)
         out: list[bytes] = []
         n = len(data)
         pos = 0
+        if self._skip:
+            if n <= self._skip:
+                self._skip -= n
+                return out
+            pos = self._skip
+            self._skip = 0
         buf = self._buf
         need = self._need
+        message = None
         if need:
             # Finish the body of the message in progress.
-            if n < need:
-                buf += data
-                self._need = need - n
+            if n - pos < need:
+                buf += memoryview(data)[pos:]
+                self._need = need - (n - pos)
                 return out
-            buf += memoryview(data)[:need]
-            out.append(bytes(buf))
+            buf += memoryview(data)[pos:pos + need]
+            message = bytes(buf)
             self._buf = buf = bytearray()
             self._need = 0
-            pos = need
+            pos += need
         elif buf:
             # Finish the length word, and check it before taking more.
             take = 4 - len(buf)
@@ -222,8 +259,16 @@ class LengthFramer:
                 buf += memoryview(data)[pos:]
                 self._need = need - (n - pos)
                 return out
-            out.append(data[pos:pos + need])
+            message = data[pos:pos + need]
             pos += need
+        if message is not None:
+            # A message begun in an earlier segment is complete.
+            if message[15] | 1 == 5:  # type ends in 4 or 5 (_fdBytes)
+                pos += self._fdBytes(message, out)
+            out.append(message)
+            if pos > n:
+                self._skip = pos - n
+                return out
         # Walk the rest of the segment; nothing is buffered here.
         maxFrame = self.maxFrame
         append = out.append
@@ -236,7 +281,15 @@ class LengthFramer:
                 buf += memoryview(data)[pos + 4:]
                 self._need = end - n
                 return out
-            append(data[pos + 4:end])
+            if data[pos + 19] | 1 == 5:  # type ends in 4 or 5 (_fdBytes)
+                message = data[pos + 4:end]
+                end += self._fdBytes(message, out)
+                append(message)
+                if end > n:
+                    self._skip = end - n
+                    return out
+            else:
+                append(data[pos + 4:end])
             pos = end
         if pos < n:
             buf += data[pos:]

@@ -318,6 +318,11 @@ class RPCPeer(Protocol):
     def _frameReceived(self, message: bytes) -> None:
         h = _headerUnpack(message)
         prog, vers, proc, mtype, serial, status = h
+        if mtype == VIR_NET_CALL_WITH_FDS or mtype == VIR_NET_REPLY_WITH_FDS:
+            # Drop the descriptor count (the framer checked it). No
+            # procedure virtd serves or calls takes descriptors; they are
+            # closed unused (by the kernel on a plain read, else by Twisted).
+            message = message[:24] + message[28:]
         if mtype == VIR_NET_REPLY or mtype == VIR_NET_REPLY_WITH_FDS:
             self._replyReceived(prog, vers, proc, serial, status, message)
         elif mtype == VIR_NET_CALL or mtype == VIR_NET_CALL_WITH_FDS:
