@@ -101,12 +101,15 @@ class ClientEventTests(unittest.TestCase):
             await pool.create(0)
             await waitFor(lambda: len(rec.seen) >= 11)
             await sleep(0.2)
-            await listener.domainEventDeregisterAny(ids[0])
-            await listener.domainEventDeregisterAny(ids[1])
-            await listener.domainEventDeregisterAny(ids[2])
-            await listener.networkEventDeregisterAny(ids[3])
-            await listener.storagePoolEventDeregisterAny(ids[4])
-            await listener.storagePoolEventDeregisterAny(ids[5])
+            # Each returns nothing, as libvirt-python's do.
+            self.assertEqual(
+                [await listener.domainEventDeregisterAny(ids[0]),
+                 await listener.domainEventDeregisterAny(ids[1]),
+                 await listener.domainEventDeregisterAny(ids[2]),
+                 await listener.networkEventDeregisterAny(ids[3]),
+                 await listener.storagePoolEventDeregisterAny(ids[4]),
+                 await listener.storagePoolEventDeregisterAny(ids[5])],
+                [None] * 6)
             # Nothing arrives after deregistering.
             count = len(rec.seen)
             await dom.suspend()

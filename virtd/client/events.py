@@ -191,7 +191,8 @@ class EventMethods:
         """
         Remove a callback added by L{domainEventRegisterAny}.
 
-        @return: a Deferred firing with C{0}.
+        @return: a Deferred firing with C{None} (libvirt-python returns
+            nothing), as do the other C{*EventDeregisterAny} methods.
         """
         return self._eventDeregister("domain", callbackID, timeout)
 
@@ -318,7 +319,7 @@ class EventMethods:
 
     @deferred
     async def _eventDeregister(self, kind: str, callbackID: int,
-                               timeout: float | None) -> int:
+                               timeout: float | None) -> None:
         state = self._eventState()
         local = state.locals.get(callbackID)
         if local is None or local.remote.kind != kind:
@@ -331,12 +332,11 @@ class EventMethods:
         remote = local.remote
         remote.locals.remove(local)
         if remote.locals:
-            return 0
+            return
         state.remotes.pop(remote.key, None)
         state.byServer.pop((kind, remote.serverID), None)
         if self.isAlive():  # type: ignore[attr-defined]
             await self._call(_KINDS[kind][1], (remote.serverID,), timeout)
-        return 0
 
     # -- delivering ----------------------------------------------------------
 
