@@ -329,6 +329,8 @@ class DispatchTests(DispatcherHarness, SynchronousTestCase):
                      "qemu:///system?socket=/run/elsewhere",
                      "qemu:///system?SOCKET=/run/elsewhere",
                      "qemu:///system?mode=direct",
+                     "qemu:///system?x=1;socket=/run/elsewhere",
+                     "qemu:///system?sock%65t=/run/elsewhere",
                      "test:///default?x=1&name=test%2Btcp://h/default"):
             self.send(1, remote.BY_NAME["CONNECT_OPEN"].args.pack((name, 0)))
             _, e = self.error()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from virtd.errors import VIR_ERR_OPERATION_DENIED, VIR_FROM_REMOTE, LibvirtError
 from virtd.server.limits import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_CLIENT_OUTPUT
@@ -181,6 +182,13 @@ REMOTE_DRIVER_PARAMETERS = frozenset({
 })
 
 
+def _parameterNames(query: str) -> set[str]:
+    # As libvirt reads a query: pairs split at "&" or ";", names unescaped
+    # and compared without regard to case.
+    return {unquote_plus(pair.partition("=")[0]).lower()
+            for pair in re.split("[&;]", query) if pair}
+
+
 def uriRefusal(uri: str, allowURIs: list[str]) -> LibvirtError | None:
     """
     Decide whether a client may open C{uri} through this daemon.
@@ -207,9 +215,7 @@ def uriRefusal(uri: str, allowURIs: list[str]) -> LibvirtError | None:
         return _denied(
             f"URI '{uri}' names a remote host or transport; virtd only opens "
             f"hypervisors on its own host, so connect to that host directly")
-    # libvirt matches parameter names without regard to case.
-    relaying = sorted({key.lower() for key, _ in parse_qsl(
-        parts.query, keep_blank_values=True)} & REMOTE_DRIVER_PARAMETERS)
+    relaying = sorted(_parameterNames(parts.query) & REMOTE_DRIVER_PARAMETERS)
     if relaying:
         return _denied(
             f"URI '{uri}' sets {', '.join(relaying)}, which only libvirt's "
