@@ -183,8 +183,9 @@ REMOTE_DRIVER_PARAMETERS = frozenset({
 
 
 def _parameterNames(query: str) -> set[str]:
-    # As libvirt reads a query: pairs split at "&" or ";", names unescaped
-    # and compared without regard to case.
+    # Names unescaped and compared without regard to case, as libvirt does.
+    # libvirt splits pairs at "&", and at ";" where no "&" follows;
+    # splitting at both finds every name it could see, and a few more.
     return {unquote_plus(pair.partition("=")[0]).lower()
             for pair in re.split("[&;]", query) if pair}
 
