@@ -74,7 +74,8 @@ class LibvirtPythonTests(unittest.TestCase):
 
 class RawTests(unittest.TestCase):
     """
-    What libvirt-python does not send: descriptor counts that do not fit.
+    Raw frames: a count libvirt-python never sends, and dummy bytes that
+    come without descriptors.
     """
 
     @defer.inlineCallbacks
@@ -124,7 +125,10 @@ class RawTests(unittest.TestCase):
         replies = []
         got = b""
         while len(replies) < 2:
-            got += yield inThread(s.recv, 65536)
+            chunk = yield inThread(s.recv, 65536)
+            if not chunk:
+                self.fail(f"the daemon hung up after {len(replies)} replies")
+            got += chunk
             while len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0]:
                 n = struct.unpack(">I", got[:4])[0]
                 replies.append(decodeHeader(got[4:n]))
