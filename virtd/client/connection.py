@@ -435,6 +435,7 @@ class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
             or failing with C{VIR_ERR_INVALID_ARG} for an empty list or
             domains of several connections.
         """
+        doms = list(doms)
         if any(not isinstance(d, Domain) for d in doms):
             return fail(TypeError("domainListGetStats() takes a list of "
                                   "Domain handles"))
