@@ -1,9 +1,10 @@
 """
 Calls that pass file descriptors (CALL_WITH_FDS), from real libvirt-python
 and raw, against our daemon: libvirt sends one dummy byte with each
-descriptor after the message, which must not break the stream; no
-procedure virtd serves takes descriptors, so they are refused as unknown,
-the connection keeps working and no descriptor stays open.
+descriptor after the message, which must not break the stream; virtd
+cannot hand descriptors on to the hypervisor, so a C{*_WITH_FILES} call
+that passes some is refused (without any, it is served), the connection
+keeps working and no descriptor stays open.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from twisted.trial import unittest
 from tests.test_server_fixture import InProcessVirtd, inThread
 from virtd.protocol.message import Header, decodeHeader, encodeFrame
 
-VIR_ERR_NO_SUPPORT = 3
+VIR_ERR_OPERATION_UNSUPPORTED = 84
+VIR_FROM_RPC = 7
 
 NEW_DOMAIN = ("<domain type='test'><name>withfiles</name>"
               "<memory>1024</memory><os><type>hvm</type></os></domain>")
@@ -32,10 +34,9 @@ class LibvirtPythonTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_createXMLWithFiles(self):
         """
-        libvirt-python's C{createXMLWithFiles} with descriptors gets "not
-        supported" (libvirt's reading of "unknown procedure"), the same
-        connection then still answers, and the daemon (this process) holds
-        no descriptor more than before.
+        libvirt-python's C{createXMLWithFiles} with descriptors is refused
+        with a reason, the same connection then still answers, and the
+        daemon (this process) holds no descriptor more than before.
         """
         import libvirt
 
@@ -54,6 +55,7 @@ class LibvirtPythonTests(unittest.TestCase):
                         conn.createXMLWithFiles(NEW_DOMAIN, files)
                     except libvirt.libvirtError as e:
                         results.append((e.get_error_code(),
+                                        e.get_error_domain(),
                                         e.get_error_message()))
                     results.append(conn.getHostname())
                     if len(results) == 2:
@@ -66,10 +68,39 @@ class LibvirtPythonTests(unittest.TestCase):
 
         results = yield inThread(scenario)
         before, after = results.pop(2), results.pop()
-        refused = (VIR_ERR_NO_SUPPORT, "unknown procedure: 309")
+        refused = (VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_RPC,
+                   "Operation not supported: virtd does not pass file "
+                   "descriptors on to the hypervisor "
+                   "(DOMAIN_CREATE_XML_WITH_FILES); make the call without "
+                   "files, or through libvirtd on that host")
         hostname = results[1]
         self.assertEqual(results, [refused, hostname] * 4)
         self.assertEqual(after, before)
+
+
+class VirtdClientTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_filesRefusedLocally(self):
+        """
+        virtd's client passes no descriptors: given files, the
+        C{*WithFiles} methods fail without a call, saying so.
+        """
+        import virtd
+
+        daemon = yield InProcessVirtd.forTest(self)
+        conn = yield virtd.connect(
+            f"test+unix:///default?socket={daemon.sock}")
+        self.addCleanup(conn.close)
+        dom = yield conn.lookupByName("test")
+        [session] = daemon.service.dispatcher.sessions
+        calls = session.calls
+        for d in (conn.createXMLWithFiles(NEW_DOMAIN, [0]),
+                  dom.createWithFiles([0], 0)):
+            e = yield self.assertFailure(d, virtd.LibvirtError)
+            self.assertEqual(e.get_error_code(), VIR_ERR_OPERATION_UNSUPPORTED)
+            self.assertIn("does not pass file descriptors",
+                          e.get_error_message())
+        self.assertEqual(session.calls, calls)
 
 
 class RawTests(unittest.TestCase):

@@ -32,9 +32,11 @@ from twisted.internet.defer import Deferred, fail
 
 from virtd.errors import (
     VIR_ERR_INVALID_ARG,
+    VIR_ERR_OPERATION_UNSUPPORTED,
     VIR_FROM_DOMAIN,
     VIR_FROM_NETWORK,
     VIR_FROM_NONE,
+    VIR_FROM_RPC,
     VIR_FROM_STORAGE,
     LibvirtError,
 )
@@ -49,7 +51,7 @@ from virtd.protocol.types import (
 )
 
 __all__ = ["rpc", "uuidString", "uuidBytes", "typedParamsToDict",
-           "dictToTypedParams", "charsToString", "bitsToBools"]
+           "dictToTypedParams", "charsToString", "bitsToBools", "noFiles"]
 
 _REQUIRED = object()
 
@@ -290,6 +292,17 @@ def _uuidErrorDomain(function: str) -> int:
         if function.startswith(prefix):
             return domain
     return VIR_FROM_NONE
+
+
+def noFiles(method: str) -> LibvirtError:
+    """
+    The failure of a C{*WithFiles} call given files: this client passes no
+    file descriptors.
+    """
+    return LibvirtError.fromCode(
+        VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_RPC,
+        f"virtd's client does not pass file descriptors; call {method} "
+        f"without files, or use libvirt-python for that call")
 
 
 def checkUUID(raw: bytes, function: str) -> bytes:

@@ -20,6 +20,7 @@ from virtd.client.calls import (
     counted,
     fromUUID,
     fromUUIDString,
+    noFiles,
     rpc,
     typedParamsToDict,
 )
@@ -409,6 +410,18 @@ class Connection(NetworkMethods, StorageMethods, InterfaceMethods,
                          handle=False, ret=_domain)
     createXML = rpc("DOMAIN_CREATE_XML", "xmlDesc", "flags=0", handle=False,
                     ret=_domain)
+    _createXMLWithFiles = rpc("DOMAIN_CREATE_XML_WITH_FILES", "xmlDesc",
+                              "flags=0", handle=False, ret=_domain)
+
+    def createXMLWithFiles(self, xmlDesc: str, files: list, flags: int = 0,
+                           *, timeout: float | None = None) -> Deferred:
+        """
+        C{createXML} for libvirt-python's C{createXMLWithFiles}; C{files}
+        must be empty (see L{virtd.client.calls.noFiles}).
+        """
+        if files:
+            return fail(noFiles("createXMLWithFiles"))
+        return self._createXMLWithFiles(xmlDesc, flags, timeout=timeout)
 
     # -- domain statistics -------------------------------------------------
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 
 from virtd.client.calls import (
     bitsToBools,
     counted,
     dictToTypedParams,
+    noFiles,
     rpc,
     typedParamsToDict,
     uuidString,
@@ -134,6 +135,18 @@ class Domain(Handle):
 
     createWithFlags = rpc("DOMAIN_CREATE_WITH_FLAGS", "flags=0",
                           ret=_restarted)
+    _createWithFiles = rpc("DOMAIN_CREATE_WITH_FILES", "flags=0",
+                           ret=_restarted)
+
+    def createWithFiles(self, files: list, flags: int = 0, *,
+                        timeout: float | None = None) -> Deferred:
+        """
+        C{createWithFlags} for libvirt-python's C{createWithFiles}; C{files}
+        must be empty (see L{virtd.client.calls.noFiles}).
+        """
+        if files:
+            return fail(noFiles("createWithFiles"))
+        return self._createWithFiles(flags, timeout=timeout)
     destroy = rpc("DOMAIN_DESTROY", ret=_stopped)
     destroyFlags = rpc("DOMAIN_DESTROY_FLAGS", "flags=0", ret=_stopped)
     shutdown = rpc("DOMAIN_SHUTDOWN")

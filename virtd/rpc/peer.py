@@ -319,9 +319,10 @@ class RPCPeer(Protocol):
         h = _headerUnpack(message)
         prog, vers, proc, mtype, serial, status = h
         if mtype == VIR_NET_CALL_WITH_FDS or mtype == VIR_NET_REPLY_WITH_FDS:
-            # Drop the descriptor count (the framer checked it). No
-            # procedure virtd serves or calls takes descriptors; they are
-            # closed unused (by the kernel on a plain read, else by Twisted).
+            # Drop the descriptor count (the framer checked it). virtd
+            # hands no descriptor on: they are closed unused (by the kernel
+            # on a plain read, else by Twisted), and the daemon refuses the
+            # calls that need them.
             message = message[:24] + message[28:]
         if mtype == VIR_NET_REPLY or mtype == VIR_NET_REPLY_WITH_FDS:
             self._replyReceived(prog, vers, proc, serial, status, message)

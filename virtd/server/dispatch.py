@@ -23,7 +23,12 @@ from twisted.logger import Logger
 from virtd import xdr
 from virtd.errors import ERROR_NAMES, LibvirtError, printable
 from virtd.protocol import remote
-from virtd.protocol.message import VIR_NET_OK, VIR_NET_REPLY, Header
+from virtd.protocol.message import (
+    VIR_NET_CALL_WITH_FDS,
+    VIR_NET_OK,
+    VIR_NET_REPLY,
+    Header,
+)
 from virtd.rpc.directwrite import CARRIED, SENT
 from virtd.server import connectprocs
 from virtd.server.affinity import CPUFollower
@@ -35,6 +40,7 @@ from virtd.server.rpcerrors import (
     AUTH_REQUIRED,
     NOT_OPEN,
     UNDECODABLE,
+    descriptorsRefused,
     internalError,
     rpcError,
 )
@@ -51,6 +57,11 @@ _MISSING = 2
 #: Procedures allowed before authentication (wire facts 1.9).
 AUTH_PROCEDURES = frozenset({"AUTH_LIST", "AUTH_SASL_INIT", "AUTH_SASL_START",
                              "AUTH_SASL_STEP", "AUTH_POLKIT"})
+#: Served procedures whose descriptors matter (libvirt-python passes them
+#: as files); other calls that pass some are served without them, as
+#: libvirtd ignores descriptors a procedure does not take.
+TAKES_FDS = frozenset({"DOMAIN_CREATE_XML_WITH_FILES",
+                       "DOMAIN_CREATE_WITH_FILES"})
 
 
 def _runHandler(fn: Callable, session: ClientSession, args: Any,
@@ -296,6 +307,11 @@ class Dispatcher:
             return self._missing(session, header, proc, payload)
         if not session.authenticated and proc.name not in AUTH_PROCEDURES:
             return self.refuse(session, header, AUTH_REQUIRED, proc.name)
+        if header.type == VIR_NET_CALL_WITH_FDS and proc.name in TAKES_FDS:
+            # The framer dropped the descriptors; doing without them would
+            # not be the call the client made.
+            return self.refuse(session, header,
+                               descriptorsRefused(proc.name), proc.name)
         if (kind == _HANDLER and session.conn is not None
                 and not (session.readonly and proc.readonly != "yes")
                 and not (proc.priority and self.inlinePriority

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from virtd.errors import (
     VIR_ERR_INTERNAL_ERROR,
+    VIR_ERR_OPERATION_UNSUPPORTED,
     VIR_ERR_RPC,
     VIR_FROM_RPC,
     LibvirtError,
@@ -17,6 +18,7 @@ __all__ = [
     "AUTH_REQUIRED",
     "NOT_OPEN",
     "UNDECODABLE",
+    "descriptorsRefused",
     "internalError",
     "rpcError",
 ]
@@ -40,3 +42,15 @@ NOT_OPEN = internalError("hypervisor connection not open")
 ALREADY_OPEN = internalError("connection already open")
 AUTH_REQUIRED = rpcError("authentication required")
 UNDECODABLE = rpcError("Unable to decode message payload")
+
+
+def descriptorsRefused(procName: str) -> LibvirtError:
+    """
+    The answer to a call that passes file descriptors, which virtd cannot
+    hand on to the hypervisor.
+    """
+    return LibvirtError.fromCode(
+        VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_RPC,
+        f"virtd does not pass file descriptors on to the hypervisor "
+        f"({procName}); make the call without files, or through libvirtd "
+        f"on that host")
