@@ -147,6 +147,7 @@ class Domain(Handle):
         if files:
             return fail(noFiles("createWithFiles"))
         return self._createWithFiles(flags, timeout=timeout)
+
     destroy = rpc("DOMAIN_DESTROY", ret=_stopped)
     destroyFlags = rpc("DOMAIN_DESTROY_FLAGS", "flags=0", ret=_stopped)
     shutdown = rpc("DOMAIN_SHUTDOWN")

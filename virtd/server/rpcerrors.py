@@ -1,6 +1,6 @@
 """
 The errors libvirtd's RPC layer answers with, worded as libvirtd words
-them (wire facts 1.9).
+them (wire facts 1.9), and the one virtd adds: L{descriptorsRefused}.
 """
 
 from __future__ import annotations
